@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "safefs.h"
+
+ssize_t sb_read_full(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = read(fd, (char *)buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t sb_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int sb_write_full(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int sb_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, size_t *ret_len,
+		    sb_error *err)
+{
+	_cleanup_close_ int fd = sb_open_beneath(dir_fd, name, O_RDONLY, 0, err);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sb_error_errno(err, errno, "stat '%s'", name);
+	if (!S_ISREG(st.st_mode))
+		return sb_error_set(err, EINVAL, "'%s' is not a regular file", name);
+	if ((uint64_t)st.st_size > max)
+		return sb_error_set(err, EFBIG, "'%s' is larger than %zu bytes", name, max);
+	size_t cap = (size_t)st.st_size + 1;
+	_cleanup_free_ char *data = malloc(cap);
+	if (!data)
+		return -ENOMEM;
+	ssize_t n = sb_read_full(fd, data, cap - 1);
+	if (n < 0)
+		return sb_error_errno(err, (int)-n, "read '%s'", name);
+	data[n] = 0;
+	*ret_data = TAKE_PTR(data);
+	if (ret_len)
+		*ret_len = (size_t)n;
+	return 0;
+}
+
+int sb_fsync_dir_at(int dir_fd, const char *name)
+{
+	_cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, mode_t mode,
+		    sb_write_flags flags, sb_error *err)
+{
+	char lock[NAME_MAX + 8];
+	if (snprintf(lock, sizeof(lock), "%s.lock", name) >= (int)sizeof(lock))
+		return sb_error_set(err, ENAMETOOLONG, "file name '%s' too long", name);
+	int fd = openat(dir_fd, lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return sb_error_set(err, EEXIST,
+					    "'%s' exists: another snapbox is writing, or one crashed "
+					    "(remove it if no snapbox is running)",
+					    lock);
+		return sb_error_errno(err, errno, "create '%s'", lock);
+	}
+	int r = sb_write_full(fd, data, len);
+	if (r == 0 && (flags & SB_WRITE_SYNC) && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0) {
+		if (flags & SB_WRITE_NOCLOBBER)
+			r = linkat(dir_fd, lock, dir_fd, name, 0) < 0 ? -errno : 0;
+		else
+			r = renameat(dir_fd, lock, dir_fd, name) < 0 ? -errno : 0;
+	}
+	if (r < 0 || (flags & SB_WRITE_NOCLOBBER))
+		(void)unlinkat(dir_fd, lock, 0);
+	if (r < 0)
+		return sb_error_errno(err, -r, "write '%s'", name);
+	if (flags & SB_WRITE_SYNC) {
+		r = sb_fsync_dir_at(dir_fd, ".");
+		if (r < 0)
+			return sb_error_errno(err, -r, "fsync directory of '%s'", name);
+	}
+	return 0;
+}

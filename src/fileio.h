@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Whole-buffer I/O and atomic replacement of small files.
+ *
+ * sb_write_atomic(dir_fd, name, ...) writes "name.lock" with O_EXCL, then
+ * (SB_WRITE_SYNC) fsyncs it, renames it over name and fsyncs dir_fd — git's
+ * lockfile protocol. A crash leaves either the old or the new file, and at
+ * worst a stale name.lock, which the next writer reports as -EEXIST naming it.
+ * On failure the lock file is removed and name is untouched.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "error.h"
+
+typedef enum sb_write_flags {
+	SB_WRITE_SYNC = 1 << 0,    /* fsync the file and its directory */
+	SB_WRITE_NOCLOBBER = 1 << 1, /* fail with -EEXIST when name exists (link, not rename) */
+} sb_write_flags;
+
+/* read/write until done; short read at EOF returns the count read. */
+ssize_t sb_read_full(int fd, void *buf, size_t len);
+int sb_write_full(int fd, const void *buf, size_t len);
+ssize_t sb_pread_full(int fd, void *buf, size_t len, off_t off);
+int sb_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/*
+ * Reads a whole file beneath dir_fd (no symlinks followed) into a malloc'd,
+ * NUL-terminated buffer. Files larger than max give -EFBIG.
+ */
+int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, size_t *ret_len,
+		    sb_error *err);
+
+int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, mode_t mode,
+		    sb_write_flags flags, sb_error *err);
+
+/* fsync a directory given as (dir_fd, name); name may be "." */
+int sb_fsync_dir_at(int dir_fd, const char *name);
