@@ -112,6 +112,8 @@ int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, 
 	char lock[NAME_MAX + 8];
 	if (snprintf(lock, sizeof(lock), "%s.lock", name) >= (int)sizeof(lock))
 		return sb_error_set(err, ENAMETOOLONG, "file name '%s' too long", name);
+	if (flags & SB_WRITE_LOCKED)
+		(void)unlinkat(dir_fd, lock, 0);
 	int fd = openat(dir_fd, lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		if (errno == EEXIST)

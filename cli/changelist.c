@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "changelist.h"
+
+int sb_cli_changes_collect(void *userdata, const sb_diff_entry *e)
+{
+	sb_cli_changes *c = userdata;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		sb_cli_change *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	sb_cli_change *x = &c->v[c->n];
+	memset(x, 0, sizeof(*x));
+	x->path = malloc(e->path_len + 1);
+	if (!x->path)
+		return -ENOMEM;
+	memcpy(x->path, e->path, e->path_len);
+	x->path[e->path_len] = 0;
+	x->path_len = e->path_len;
+	x->status = e->status;
+	if (e->old) {
+		x->old = *e->old;
+		x->old.name = NULL;
+	}
+	if (e->new) {
+		x->new = *e->new;
+		x->new.name = NULL;
+	}
+	c->n++;
+	return 0;
+}
+
+void sb_cli_changes_release(sb_cli_changes *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].path);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+const char *sb_cli_ftype_name(sb_ftype t)
+{
+	switch (t) {
+	case SB_FT_REG:
+		return "file";
+	case SB_FT_DIR:
+		return "dir";
+	case SB_FT_SYMLINK:
+		return "symlink";
+	case SB_FT_FIFO:
+		return "fifo";
+	default:
+		return "none";
+	}
+}
+
+static const char *status_color(char s)
+{
+	switch (s) {
+	case 'A':
+		return SB_C_GREEN;
+	case 'D':
+		return SB_C_RED;
+	default:
+		return SB_C_YELLOW;
+	}
+}
+
+void sb_cli_print_name_status(sb_cli *cli, const sb_cli_changes *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const sb_cli_change *x = &c->v[i];
+		const sb_tree_entry *e = x->status == 'D' ? &x->old : &x->new;
+		printf("%s%c%s ", sb_cli_c(cli->color_out, status_color(x->status)), x->status,
+		       sb_cli_c(cli->color_out, SB_C_RESET));
+		sb_cli_put_path(stdout, x->path, x->path_len);
+		if (e->type == SB_FT_DIR)
+			putchar('/');
+		putchar('\n');
+	}
+}
+
+static cJSON *entry_json(const sb_tree_entry *e)
+{
+	if (e->type == SB_FT_NONE)
+		return cJSON_CreateNull();
+	char hex[SB_HEX_LEN + 1], mode[8];
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "type", sb_cli_ftype_name(e->type));
+	snprintf(mode, sizeof(mode), "%04o", e->mode);
+	cJSON_AddStringToObject(j, "mode", mode);
+	cJSON_AddItemToObject(j, "size", sb_cli_json_int((int64_t)e->size));
+	cJSON_AddItemToObject(j, "mtime_ns", sb_cli_json_int(e->mtime_ns));
+	if (e->type != SB_FT_FIFO)
+		cJSON_AddStringToObject(j, "id", sb_id_to_hex(&e->id, hex));
+	return j;
+}
+
+cJSON *sb_cli_changes_json(const sb_cli_changes *c)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < c->n; i++) {
+		const sb_cli_change *x = &c->v[i];
+		char st[2] = {x->status, 0};
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "status", st);
+		cJSON_AddItemToObject(j, "path", sb_cli_json_path(x->path, x->path_len));
+		cJSON_AddItemToObject(j, "old", entry_json(&x->old));
+		cJSON_AddItemToObject(j, "new", entry_json(&x->new));
+		cJSON_AddItemToArray(a, j);
+	}
+	return a;
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "capture.h"
+#include "ignore.h"
+#include "statcache.h"
+
+static int load_ignore(sb_workspace *w, const char *const *excludes, sb_ignore **ret, sb_error *err)
+{
+	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
+	int r = sb_ignore_new(&ign);
+	if (r < 0)
+		return r;
+	for (const char *const *p = excludes; p && *p; p++) {
+		r = sb_ignore_add(ign, *p, err);
+		if (r < 0)
+			return sb_error_prefix(err, "--exclude");
+	}
+	r = sb_ignore_load_file(ign, sb_workspace_root_fd(w), SB_IGNORE_FILE, err);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*ret = TAKE_PTR(ign);
+	return 0;
+}
+
+static char **ignore_patterns(const sb_ignore *ign)
+{
+	size_t n = sb_ignore_count(ign);
+	if (n == 0)
+		return NULL;
+	char **v = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; v && i < n; i++)
+		if (!(v[i] = strdup(sb_ignore_pattern(ign, i)))) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return NULL;
+		}
+	return v;
+}
+
+static char **strv_copy(char *const *src)
+{
+	size_t n = 0;
+	while (src && src[n])
+		n++;
+	if (!src)
+		return NULL;
+	char **v = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; v && i < n; i++)
+		if (!(v[i] = strdup(src[i]))) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return NULL;
+		}
+	return v;
+}
+
+int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *ret, sb_error *err)
+{
+	sb_store *store = sb_workspace_store(w);
+	sb_capture_result res = {.id = -1, .parent = -1};
+	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
+	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
+	int r = load_ignore(w, opts->excludes, &ign, err);
+	if (r < 0)
+		return r;
+
+	if (!(opts->flags & SB_CAPTURE_NO_CACHE)) {
+		r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &cache, err);
+		if (r < 0)
+			return r;
+	} else {
+		r = sb_statcache_new(&cache);
+		if (r < 0)
+			return r;
+	}
+
+	sb_scan_opts so = {
+	    .cache = cache,
+	    .ignore = ign,
+	    .warn = opts->warn,
+	    .progress = opts->progress,
+	    .userdata = opts->userdata,
+	};
+	r = sb_scan_run(store, sb_workspace_root_fd(w), &so, &res.root, &res.scan, err);
+	if (r < 0)
+		return r;
+
+	r = sb_snapshot_latest(w, &res.parent, NULL);
+	if (r < 0 && r != -ENOENT)
+		return sb_error_errno(err, -r, "list snapshots of '%s'", sb_workspace_path(w));
+	if (r == -ENOENT)
+		res.parent = -1;
+
+	bool save_cache = !(opts->flags & SB_CAPTURE_DRY) || (opts->flags & SB_CAPTURE_SAVE_CACHE);
+	r = sb_store_flush(store, err);
+	if (r < 0)
+		return r;
+
+	if (!(opts->flags & SB_CAPTURE_DRY)) {
+		sb_id parent_root;
+		if (res.parent < 0) {
+			/* The first snapshot is compared with the empty tree: make it real. */
+			sb_tree empty = SB_TREE_INIT;
+			r = sb_tree_save(store, &empty, &parent_root, err);
+			if (r >= 0)
+				r = sb_store_flush(store, err);
+			if (r < 0)
+				return r;
+		} else {
+			sb_snapshot p;
+			r = sb_snapshot_read(w, res.parent, &p, err);
+			if (r < 0)
+				return r;
+			parent_root = p.root;
+			sb_snapshot_release(&p);
+		}
+		if (res.parent >= 0 && sb_id_eq(&parent_root, &res.root) &&
+		    !(opts->flags & SB_CAPTURE_NEW)) {
+			res.id = res.parent;
+			res.reused = true;
+		} else {
+			r = sb_diff_trees(store, &parent_root, &res.root, NULL, sb_diff_count,
+					  &res.changes, err);
+			if (r < 0)
+				return r;
+			sb_snapshot s;
+			sb_snapshot_init(&s);
+			s.root = res.root;
+			s.reason = strdup(opts->reason ? opts->reason : "manual");
+			s.message = opts->message ? strdup(opts->message) : NULL;
+			s.command = strv_copy(opts->command);
+			s.exit_status = opts->exit_status;
+			s.isolation = opts->isolation ? strdup(opts->isolation) : NULL;
+			s.exclusions = ignore_patterns(ign);
+			s.stats = (sb_snapshot_stats){
+			    .files = res.scan.files,
+			    .dirs = res.scan.dirs,
+			    .symlinks = res.scan.symlinks,
+			    .fifos = res.scan.fifos,
+			    .bytes = res.scan.bytes,
+			    .skipped = res.scan.skipped,
+			    .added = res.changes.added,
+			    .modified = res.changes.modified + res.changes.typechanged,
+			    .deleted = res.changes.deleted,
+			};
+			if (!s.reason) {
+				sb_snapshot_release(&s);
+				return -ENOMEM;
+			}
+			r = sb_snapshot_write(w, &s, err);
+			res.id = s.id;
+			sb_snapshot_release(&s);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	if (save_cache) {
+		/* A stale cache only costs re-hashing; never fail the capture for it. */
+		sb_error e2 = SB_ERROR_INIT;
+		(void)sb_statcache_save(cache, sb_workspace_dir_fd(w), "index", &e2);
+	}
+	*ret = res;
+	return 0;
+}

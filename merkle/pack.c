@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "buf.h"
+#include "fileio.h"
+#include "store-internal.h"
+
+/* An idx beyond this is not something we wrote (40M objects): refuse to slurp it. */
+#define SB_IDX_MAX_FILE (2ull << 30)
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int sb_entry__cmp(const void *a, const void *b)
+{
+	return memcmp(((const sb_entry *)a)->id.b, ((const sb_entry *)b)->id.b, SB_ID_LEN);
+}
+
+const char *sb_rec_problem_str(sb_rec_problem p)
+{
+	switch (p) {
+	case SB_REC_OK:
+		return "ok";
+	case SB_REC_TRUNCATED:
+		return "truncated";
+	case SB_REC_BAD_HEADER:
+		return "bad record header";
+	case SB_REC_DECOMPRESS:
+		return "decompression failed";
+	case SB_REC_HASH_MISMATCH:
+		return "hash mismatch";
+	case SB_REC_IO:
+		return "read error";
+	}
+	return "unknown problem";
+}
+
+int sb_zctx__reserve(sb_zctx *z, size_t cap)
+{
+	if (z->cap >= cap)
+		return 0;
+	/* No realloc: the old contents are scratch, copying them is waste. */
+	uint8_t *p = malloc(cap);
+	if (!p)
+		return -ENOMEM;
+	free(z->buf);
+	z->buf = p;
+	z->cap = cap;
+	return 0;
+}
+
+void sb_pack__encode_pack_header(uint8_t hdr[SB_PACK_HEADER_LEN])
+{
+	memcpy(hdr, SB_PACK_MAGIC, 8);
+	put_le32(hdr + 8, 1);
+	put_le32(hdr + 12, 0);
+}
+
+void sb_pack__encode_record_header(uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry *e)
+{
+	memcpy(hdr, SB_REC_MAGIC, 4);
+	hdr[4] = e->type;
+	hdr[5] = e->flags;
+	put_le16(hdr + 6, 0);
+	put_le32(hdr + 8, e->raw_len);
+	put_le32(hdr + 12, e->stored_len);
+	memcpy(hdr + 16, e->id.b, SB_ID_LEN);
+}
+
+/* preadv until done or EOF; returns the bytes read. Adjusts iov in place. */
+static ssize_t preadv_full(int fd, struct iovec *iov, int cnt, off_t off)
+{
+	size_t done = 0;
+	while (cnt > 0) {
+		ssize_t n = preadv(fd, iov, cnt, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return (ssize_t)done;
+}
+
+static int rec_fail(sb_error *err, sb_rec_problem *ret_problem, sb_rec_problem p,
+		    const char *pack_name, const sb_entry *e)
+{
+	char hex[SB_HEX_LEN + 1];
+	*ret_problem = p;
+	return sb_error_set(err, EBADMSG,
+			    "object %s in 'packs/%s.pack' at offset %" PRIu64 " is corrupt: %s",
+			    sb_id_to_hex(&e->id, hex), pack_name, e->offset, sb_rec_problem_str(p));
+}
+
+int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
+			 void **ret_data, sb_rec_problem *ret_problem, sb_error *err)
+{
+	sb_rec_problem dummy;
+	if (!ret_problem)
+		ret_problem = &dummy;
+	*ret_problem = SB_REC_OK;
+
+	bool zstd = e->flags & SB_REC_ZSTD;
+	/* Lengths come from an index: bound them before trusting them with malloc. */
+	if (e->raw_len > SB_OBJ_MAX || e->stored_len > SB_STORED_MAX ||
+	    (!zstd && e->stored_len != e->raw_len))
+		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
+
+	_cleanup_free_ uint8_t *out = malloc((size_t)e->raw_len + 1);
+	if (!out)
+		return sb_error_errno(err, ENOMEM, "object of %" PRIu32 " bytes", e->raw_len);
+	if (zstd && sb_zctx__reserve(z, e->stored_len) < 0)
+		return sb_error_errno(err, ENOMEM, "object of %" PRIu32 " bytes", e->stored_len);
+
+	uint8_t hdr[SB_REC_HEADER_LEN];
+	struct iovec iov[2] = {
+	    {hdr, sizeof(hdr)},
+	    {zstd ? z->buf : out, e->stored_len},
+	};
+	ssize_t n = preadv_full(fd, iov, 2, (off_t)e->offset);
+	if (n < 0) {
+		char hex[SB_HEX_LEN + 1];
+		*ret_problem = SB_REC_IO;
+		return sb_error_errno(err, (int)-n, "read object %s from 'packs/%s.pack'",
+				      sb_id_to_hex(&e->id, hex), pack_name);
+	}
+	if ((size_t)n < SB_REC_HEADER_LEN + (size_t)e->stored_len)
+		return rec_fail(err, ret_problem, SB_REC_TRUNCATED, pack_name, e);
+
+	if (memcmp(hdr, SB_REC_MAGIC, 4) != 0 || hdr[4] != e->type || hdr[5] != e->flags ||
+	    sb_le16(hdr + 6) != 0 || sb_le32(hdr + 8) != e->raw_len ||
+	    sb_le32(hdr + 12) != e->stored_len || memcmp(hdr + 16, e->id.b, SB_ID_LEN) != 0)
+		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
+
+	if (zstd) {
+		if (!z->d && !(z->d = ZSTD_createDCtx()))
+			return sb_error_errno(err, ENOMEM, "zstd decompression context");
+		size_t r = ZSTD_decompressDCtx(z->d, out, e->raw_len, z->buf, e->stored_len);
+		if (ZSTD_isError(r) || r != e->raw_len)
+			return rec_fail(err, ret_problem, SB_REC_DECOMPRESS, pack_name, e);
+	}
+
+	sb_id got;
+	int r = sb_store__hash(e->type, out, e->raw_len, &got);
+	if (r < 0)
+		return sb_error_errno(err, -r, "hash object");
+	if (!sb_id_eq(&got, &e->id))
+		return rec_fail(err, ret_problem, SB_REC_HASH_MISMATCH, pack_name, e);
+
+	out[e->raw_len] = 0;
+	*ret_data = TAKE_PTR(out);
+	return 0;
+}
+
+int sb_pack__encode_idx(const sb_entry *ents, size_t n, uint64_t pack_size, uint8_t **ret,
+			size_t *ret_len)
+{
+	if (n > UINT32_MAX)
+		return -EOVERFLOW;
+	size_t len = SB_IDX_HEADER_LEN + n * SB_IDX_ENTRY_LEN + SB_IDX_TRAILER_LEN;
+	uint8_t *p = malloc(len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, SB_IDX_MAGIC, 8);
+	put_le32(p + 8, SB_IDX_VERSION);
+	put_le32(p + 12, (uint32_t)n);
+	put_le64(p + 16, pack_size);
+	uint8_t *q = p + SB_IDX_HEADER_LEN;
+	for (size_t i = 0; i < n; i++, q += SB_IDX_ENTRY_LEN) {
+		memcpy(q, ents[i].id.b, SB_ID_LEN);
+		put_le64(q + 32, ents[i].offset);
+		put_le32(q + 40, ents[i].raw_len);
+		put_le32(q + 44, ents[i].stored_len);
+		q[48] = ents[i].type;
+		q[49] = ents[i].flags;
+		put_le16(q + 50, 0);
+	}
+	sb_id sum;
+	sb_sha256_buf(p, (size_t)(q - p), &sum);
+	memcpy(q, sum.b, SB_ID_LEN);
+	*ret = p;
+	*ret_len = len;
+	return 0;
+}
+
+int sb_pack__load_idx(int packs_fd, const char *name, uint32_t pack_no, sb_entry **ret_ents,
+		      size_t *ret_n, uint64_t *ret_pack_size, char *why, size_t why_size)
+{
+	char fname[SB_PACK_NAME_LEN + 8];
+	snprintf(fname, sizeof(fname), "%s.idx", name);
+	why[0] = 0;
+
+	_cleanup_close_ int fd = openat(packs_fd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(why, why_size, "cannot open: %s", strerror(e));
+		return -e;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		snprintf(why, why_size, "cannot stat: %s", strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, why_size, "not a regular file");
+		return -EBADMSG;
+	}
+	uint64_t size = (uint64_t)st.st_size;
+	if (size < SB_IDX_HEADER_LEN + SB_IDX_TRAILER_LEN || size > SB_IDX_MAX_FILE) {
+		snprintf(why, why_size, "impossible size %" PRIu64, size);
+		return -EBADMSG;
+	}
+	_cleanup_free_ uint8_t *p = malloc(size);
+	if (!p) {
+		snprintf(why, why_size, "out of memory for %" PRIu64 " bytes", size);
+		return -ENOMEM;
+	}
+	ssize_t got = sb_read_full(fd, p, size);
+	if (got < 0) {
+		snprintf(why, why_size, "read failed: %s", strerror((int)-got));
+		return (int)got;
+	}
+	if ((uint64_t)got != size) {
+		snprintf(why, why_size, "shrank while being read");
+		return -EBADMSG;
+	}
+
+	sb_id sum;
+	sb_sha256_buf(p, size - SB_IDX_TRAILER_LEN, &sum);
+	if (memcmp(sum.b, p + size - SB_IDX_TRAILER_LEN, SB_ID_LEN) != 0) {
+		snprintf(why, why_size, "checksum mismatch");
+		return -EBADMSG;
+	}
+	if (memcmp(p, SB_IDX_MAGIC, 8) != 0 || sb_le32(p + 8) != SB_IDX_VERSION) {
+		snprintf(why, why_size, "bad magic or unknown version");
+		return -EBADMSG;
+	}
+	uint64_t count = sb_le32(p + 12);
+	uint64_t pack_size = sb_le64(p + 16);
+	if (SB_IDX_HEADER_LEN + count * SB_IDX_ENTRY_LEN + SB_IDX_TRAILER_LEN != size) {
+		snprintf(why, why_size, "count %" PRIu64 " does not match size %" PRIu64, count,
+			 size);
+		return -EBADMSG;
+	}
+
+	_cleanup_free_ sb_entry *ents = count ? calloc(count, sizeof(*ents)) : NULL;
+	if (count && !ents) {
+		snprintf(why, why_size, "out of memory for %" PRIu64 " entries", count);
+		return -ENOMEM;
+	}
+	const uint8_t *q = p + SB_IDX_HEADER_LEN;
+	for (uint64_t i = 0; i < count; i++, q += SB_IDX_ENTRY_LEN) {
+		sb_entry *e = &ents[i];
+		memcpy(e->id.b, q, SB_ID_LEN);
+		e->offset = sb_le64(q + 32);
+		e->raw_len = sb_le32(q + 40);
+		e->stored_len = sb_le32(q + 44);
+		e->type = q[48];
+		e->flags = q[49];
+		e->pack = pack_no;
+		bool zstd = e->flags & SB_REC_ZSTD;
+		if (e->type < SB_OBJ_BLOB || e->type > SB_OBJ_CHUNKS || (e->flags & ~SB_REC_ZSTD) ||
+		    sb_le16(q + 50) != 0 || e->raw_len > SB_OBJ_MAX ||
+		    e->stored_len > SB_STORED_MAX || (!zstd && e->stored_len != e->raw_len) ||
+		    e->offset < SB_PACK_HEADER_LEN || e->offset > pack_size ||
+		    pack_size - e->offset < SB_REC_HEADER_LEN + (uint64_t)e->stored_len) {
+			snprintf(why, why_size, "entry %" PRIu64 " is invalid", i);
+			return -EBADMSG;
+		}
+		if (i > 0 && memcmp(ents[i - 1].id.b, e->id.b, SB_ID_LEN) >= 0) {
+			snprintf(why, why_size, "entries not sorted at %" PRIu64, i);
+			return -EBADMSG;
+		}
+	}
+	*ret_ents = TAKE_PTR(ents);
+	*ret_n = count;
+	if (ret_pack_size)
+		*ret_pack_size = pack_size;
+	return 0;
+}
+
+bool sb_pack__parse_name(const char *fname, const char *ext, char stem[SB_PACK_NAME_LEN + 1])
+{
+	size_t el = strlen(ext);
+	if (strncmp(fname, "pack-", 5) != 0 || strlen(fname) != SB_PACK_NAME_LEN + el ||
+	    strcmp(fname + SB_PACK_NAME_LEN, ext) != 0)
+		return false;
+	for (size_t i = 5; i < SB_PACK_NAME_LEN; i++) {
+		char c = fname[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	memcpy(stem, fname, SB_PACK_NAME_LEN);
+	stem[SB_PACK_NAME_LEN] = 0;
+	return true;
+}
+
+/* ---- the store's pack list and merged table (all under s->lock) ---- */
+
+static sb_pack *pack_add(sb_store *s, const char *stem)
+{
+	if (s->n_packs == s->cap_packs) {
+		size_t nc = s->cap_packs ? s->cap_packs * 2 : 16;
+		sb_pack **np = realloc(s->packs, nc * sizeof(*np));
+		if (!np)
+			return NULL;
+		s->packs = np;
+		s->cap_packs = nc;
+	}
+	sb_pack *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	snprintf(p->name, sizeof(p->name), "%s", stem);
+	p->fd = -1;
+	p->no = (uint32_t)s->n_packs;
+	s->packs[s->n_packs++] = p;
+	return p;
+}
+
+sb_pack *sb_store__pack_find_or_add(sb_store *s, const char *stem)
+{
+	for (size_t i = 0; i < s->n_packs; i++)
+		if (strcmp(s->packs[i]->name, stem) == 0)
+			return s->packs[i];
+	return pack_add(s, stem);
+}
+
+/* Merges two sorted runs; an id in both keeps a's entry. */
+static sb_entry *merge2(const sb_entry *a, size_t na, const sb_entry *b, size_t nb, size_t *ret_n)
+{
+	sb_entry *out = malloc((na + nb ? na + nb : 1) * sizeof(*out));
+	if (!out)
+		return NULL;
+	size_t i = 0, j = 0, k = 0;
+	while (i < na && j < nb) {
+		int c = sb_entry__cmp(&a[i], &b[j]);
+		if (c <= 0) {
+			out[k++] = a[i++];
+			if (c == 0)
+				j++;
+		} else
+			out[k++] = b[j++];
+	}
+	while (i < na)
+		out[k++] = a[i++];
+	while (j < nb)
+		out[k++] = b[j++];
+	*ret_n = k;
+	return out;
+}
+
+typedef struct run {
+	sb_entry *e;
+	size_t n;
+} run;
+
+/* Pairwise reduction: O(n log k) for k indexes of n entries in all. */
+static int merge_runs(run *runs, size_t k, sb_entry **ret, size_t *ret_n)
+{
+	while (k > 1) {
+		size_t out = 0;
+		for (size_t i = 0; i < k; i += 2) {
+			if (i + 1 == k) {
+				runs[out++] = runs[i];
+				break;
+			}
+			size_t n;
+			sb_entry *m =
+			    merge2(runs[i].e, runs[i].n, runs[i + 1].e, runs[i + 1].n, &n);
+			if (!m)
+				return -ENOMEM;
+			free(runs[i].e);
+			free(runs[i + 1].e);
+			runs[i].e = runs[i + 1].e = NULL;
+			runs[out].e = m;
+			runs[out].n = n;
+			out++;
+		}
+		for (size_t i = out; i < k; i++)
+			runs[i].e = NULL;
+		k = out;
+	}
+	*ret = k ? TAKE_PTR(runs[0].e) : NULL;
+	*ret_n = k ? runs[0].n : 0;
+	return 0;
+}
+
+static int pack_cmp(const void *a, const void *b)
+{
+	return strcmp((*(sb_pack *const *)a)->name, (*(sb_pack *const *)b)->name);
+}
+
+static int stem_pack_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(sb_pack *const *)elem)->name);
+}
+
+int sb_store__open_packs_dir(sb_store *s)
+{
+	if (s->packs_fd >= 0)
+		return 0;
+	int fd = openat(s->root_fd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	s->packs_fd = fd;
+	return 0;
+}
+
+/* From scratch: simpler than patching, and only a miss in get() pays for it. */
+int sb_store__reload(sb_store *s, sb_error *err)
+{
+	int r = sb_store__open_packs_dir(s);
+	if (r == -ENOENT && !(s->flags & SB_STORE_WRITE))
+		return 0;
+	if (r < 0)
+		return sb_error_errno(err, -r, "open store directory 'packs'");
+
+	/* Taken before reading, so a change made during the read shows next time. */
+	struct stat dst;
+	if (fstat(s->packs_fd, &dst) < 0)
+		return sb_error_errno(err, errno, "stat store directory 'packs'");
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+
+	int dfd = openat(s->packs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return sb_error_errno(err, errno, "open store directory 'packs'");
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return sb_error_errno(err, errno, "open store directory 'packs'");
+	}
+	_cleanup_closedir_ DIR *dir = d;
+
+	/* Packs by name: thousands of packs (no gc for long) must not cost k^2. */
+	sb_pack **known = NULL, **found = NULL;
+	size_t n_known = s->n_packs, n_found = 0, cap_found = 0;
+	run *runs = NULL;
+	size_t n_runs = 0;
+	sb_bad_idx *bad = NULL;
+	size_t n_bad = 0;
+	sb_entry *tab = NULL;
+	size_t n_tab = 0;
+
+	known = malloc((n_known ? n_known : 1) * sizeof(*known));
+	if (!known) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (n_known) {
+		memcpy(known, s->packs, n_known * sizeof(*known));
+		qsort(known, n_known, sizeof(*known), pack_cmp);
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(dir);
+		if (!de)
+			break;
+		char stem[SB_PACK_NAME_LEN + 1];
+		if (!sb_pack__parse_name(de->d_name, ".idx", stem))
+			continue;
+		sb_pack **kp = bsearch(stem, known, n_known, sizeof(*known), stem_pack_cmp);
+		sb_pack *p = kp ? *kp : pack_add(s, stem);
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (p->own)
+			continue;
+		if (n_found == cap_found) {
+			size_t nc = cap_found ? cap_found * 2 : 16;
+			sb_pack **nf = realloc(found, nc * sizeof(*nf));
+			if (!nf) {
+				r = -ENOMEM;
+				goto out;
+			}
+			found = nf;
+			cap_found = nc;
+		}
+		found[n_found++] = p;
+	}
+	if (errno) {
+		r = sb_error_errno(err, errno, "read store directory 'packs'");
+		goto out;
+	}
+	if (n_found)
+		qsort(found, n_found, sizeof(*found), pack_cmp);
+
+	runs = calloc(n_found ? n_found : 1, sizeof(*runs));
+	bad = calloc(n_found ? n_found : 1, sizeof(*bad));
+	if (!runs || !bad) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_found; i++) {
+		sb_pack *p = found[i];
+		char why[sizeof(bad->why)];
+		r = sb_pack__load_idx(s->packs_fd, p->name, p->no, &runs[n_runs].e, &runs[n_runs].n,
+				      NULL, why, sizeof(why));
+		if (r == -ENOMEM)
+			goto out;
+		if (r == -ENOENT)
+			continue; /* removed by gc since readdir */
+		if (r < 0) {
+			snprintf(bad[n_bad].name, sizeof(bad[n_bad].name), "%s.idx", p->name);
+			snprintf(bad[n_bad].why, sizeof(bad[n_bad].why), "%s", why);
+			n_bad++;
+			continue;
+		}
+		n_runs++;
+	}
+	r = merge_runs(runs, n_runs, &tab, &n_tab);
+	if (r < 0)
+		goto out;
+
+	free(s->tab);
+	s->tab = TAKE_PTR(tab);
+	s->n_tab = n_tab;
+	free(s->bad);
+	s->bad = TAKE_PTR(bad);
+	s->n_bad = n_bad;
+	s->dir_mtime = dst.st_mtim;
+	s->reload_time = now;
+	s->loaded = true;
+	s->reloads++;
+	r = 0;
+out:
+	if (r == -ENOMEM)
+		sb_error_errno(err, ENOMEM, "load store indexes");
+	if (runs)
+		for (size_t i = 0; i < n_found; i++)
+			free(runs[i].e);
+	free(runs);
+	free(bad);
+	free(found);
+	free(known);
+	free(tab);
+	return r;
+}
+
+/*
+ * Every index is created or replaced by a rename in packs/ (and gc unlinks
+ * there), so an unchanged directory mtime means nothing new to read. File
+ * timestamps come from a coarse clock: an mtime within a second of the last
+ * reload might hide a second change in the same tick, so that case reloads.
+ */
+int sb_store__reload_if_changed(sb_store *s, sb_error *err)
+{
+	struct stat st;
+	if (s->loaded && s->packs_fd >= 0 && fstat(s->packs_fd, &st) == 0 &&
+	    st.st_mtim.tv_sec == s->dir_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == s->dir_mtime.tv_nsec &&
+	    s->reload_time.tv_sec - st.st_mtim.tv_sec >= 2)
+		return 0;
+	return sb_store__reload(s, err);
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Private to the store (pack.c, store.c, verify.c, content.c, gc.c): the
+ * on-disk formats and the in-memory tables.
+ *
+ * Pack file  packs/pack-<32 hex>.pack, append-only:
+ *   header   "sbpack1\n" version:le32(1) reserved:le32(0)          16 bytes
+ *   records  "SBR1" type:u8 flags:u8 reserved:le16 raw_len:le32
+ *            stored_len:le32 id:32 payload[stored_len]   (48-byte header)
+ *            flags SB_REC_ZSTD: payload is one zstd frame of raw_len bytes;
+ *            without it the payload is the raw bytes (stored_len == raw_len).
+ *   The id in each record lets a pack be re-indexed without its idx.
+ *
+ * Index file packs/pack-<32 hex>.idx, replaced atomically (temp + rename):
+ *   header   "sbidx01\n" version:le32(1) count:le32 pack_size:le64  24 bytes
+ *   entries  count x { id:32 offset:le64 raw_len:le32 stored_len:le32
+ *            type:u8 flags:u8 reserved:le16 }   52 bytes, strictly ascending id
+ *   trailer  SHA-256 over header and entries                         32 bytes
+ *   pack_size is the length of the pack the index covers; a writer that goes
+ *   on appending after a flush rewrites the index at its next flush.
+ *
+ * A writer holds flock(LOCK_SH) on each pack it appends to for as long as the
+ * store is open, so gc can tell a live writer's pack (LOCK_EX|LOCK_NB fails)
+ * from a crashed writer's garbage.
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <zstd.h>
+
+#include "error.h"
+#include "hash.h"
+#include "store.h"
+
+#define SB_PACK_MAGIC	   "sbpack1\n"
+#define SB_PACK_HEADER_LEN 16
+#define SB_REC_MAGIC	   "SBR1"
+#define SB_REC_HEADER_LEN  48
+#define SB_IDX_MAGIC	   "sbidx01\n"
+#define SB_IDX_VERSION	   1
+#define SB_IDX_HEADER_LEN  24
+#define SB_IDX_ENTRY_LEN   52
+#define SB_IDX_TRAILER_LEN 32
+#define SB_PACK_MAX_SIZE   (512ull << 20) /* start a new pack beyond this */
+#define SB_PACK_NAME_LEN   (5 + 32)	  /* "pack-" + 32 hex */
+/* On source trees level 2 costs ~25% less CPU than 3 for ~1% more bytes. */
+#define SB_STORE_ZSTD_LEVEL 2
+/* Foreign pack fds kept open for reading before idle ones are closed. */
+#define SB_STORE_MAX_OPEN_PACKS 256
+
+/* Largest stored payload a valid record can have (a zstd frame of SB_OBJ_MAX). */
+#define SB_STORED_MAX ZSTD_COMPRESSBOUND(SB_OBJ_MAX)
+
+enum {
+	SB_REC_ZSTD = 1 << 0, /* payload is zstd-compressed */
+};
+
+/* One object's location. 56 bytes: ~5.6 MB for 100k objects. */
+typedef struct sb_entry {
+	sb_id id;
+	uint64_t offset; /* of the record header in the pack */
+	uint32_t raw_len;
+	uint32_t stored_len;
+	uint32_t pack; /* index into sb_store.packs */
+	uint8_t type;
+	uint8_t flags;
+} sb_entry;
+
+/*
+ * A pack this store knows: from an index on disk, or one of its own. Never
+ * freed before the store, so an fd copied out under the lock stays valid.
+ */
+typedef struct sb_pack {
+	char name[SB_PACK_NAME_LEN + 1]; /* "pack-<hex>", no extension */
+	uint32_t no;			 /* its index in sb_store.packs */
+	int fd;				 /* -1 until first read (or closed while idle) */
+	unsigned users;			 /* get() calls reading through fd right now */
+	bool own;			 /* written by this store */
+	bool dirty;			 /* own: entries not yet in its idx */
+	uint64_t end;			 /* own: append offset */
+	size_t first, count;		 /* own: its range in sb_store.w_ents */
+} sb_pack;
+
+/* Compression state reused across puts and gets (a small pool per store). */
+typedef struct sb_zctx {
+	ZSTD_CCtx *c;
+	ZSTD_DCtx *d;
+	uint8_t *buf; /* scratch: compressed bytes */
+	size_t cap;
+} sb_zctx;
+
+/* An index that could not be used, kept to name it in errors. */
+typedef struct sb_bad_idx {
+	char name[SB_PACK_NAME_LEN + 8];
+	char why[192];
+} sb_bad_idx;
+
+struct sb_store {
+	int root_fd;
+	int packs_fd; /* -1 while a read-only store has no packs/ */
+	sb_store_flags flags;
+	uint64_t pack_max; /* SB_PACK_MAX_SIZE; tests lower it */
+
+	pthread_mutex_t lock; /* everything below */
+	sb_pack **packs;
+	size_t n_packs, cap_packs;
+	sb_entry *tab; /* merged, sorted, deduplicated entries of foreign indexes */
+	size_t n_tab;
+	sb_entry *w_ents; /* own writes in append order, grouped by pack */
+	size_t n_w, cap_w;
+	uint32_t *w_hash;   /* open addressing: w_ents index + 1, 0 = empty */
+	size_t w_hash_size; /* a power of two */
+	uint64_t hash_key;  /* odd, random: see slot_of() */
+	size_t n_open;	    /* foreign packs with an open fd */
+	sb_pack *cur;	    /* own pack being appended to */
+	sb_bad_idx *bad;
+	size_t n_bad;
+	bool loaded;		   /* tab reflects packs/ as of dir_mtime */
+	struct timespec dir_mtime; /* of packs/ before the last reload */
+	struct timespec reload_time;
+	uint64_t reloads; /* for tests */
+	sb_store_stats stats;
+
+	pthread_mutex_t flush_lock; /* serialises flushes */
+
+	pthread_mutex_t pool_lock;
+	sb_zctx **pool;
+	size_t n_pool, cap_pool;
+};
+
+/* Id of an object: SHA-256("sbobj" type:u8 len:le64 payload). -ENOMEM only. */
+int sb_store__hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id);
+
+sb_zctx *sb_store__zctx_get(sb_store *s);
+void sb_store__zctx_put(sb_store *s, sb_zctx *z);
+int sb_zctx__reserve(sb_zctx *z, size_t cap);
+
+/* Kind of damage sb_pack__read_record found, for verify's report. */
+typedef enum sb_rec_problem {
+	SB_REC_OK = 0,
+	SB_REC_TRUNCATED,
+	SB_REC_BAD_HEADER,
+	SB_REC_DECOMPRESS,
+	SB_REC_HASH_MISMATCH,
+	SB_REC_IO,
+} sb_rec_problem;
+
+const char *sb_rec_problem_str(sb_rec_problem p);
+
+/*
+ * Reads the record e points at from fd, checks its header against e,
+ * decompresses and re-hashes it. *ret_data is malloc'd (raw_len bytes, plus a
+ * NUL so text objects can be parsed in place). -EBADMSG (with *ret_problem
+ * set) on damage, naming the object and the pack; -errno on I/O errors.
+ */
+int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
+			 void **ret_data, sb_rec_problem *ret_problem, sb_error *err);
+
+/* Record header for an object about to be appended. */
+void sb_pack__encode_record_header(uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry *e);
+void sb_pack__encode_pack_header(uint8_t hdr[SB_PACK_HEADER_LEN]);
+
+/* Serialises sorted entries (ids strictly ascending) into an idx image. */
+int sb_pack__encode_idx(const sb_entry *ents, size_t n, uint64_t pack_size, uint8_t **ret,
+			size_t *ret_len);
+
+/*
+ * Reads and validates packs/<name>.idx: checksum, sortedness, lengths within
+ * SB_OBJ_MAX, records inside pack_size. Entries get pack = pack_no.
+ * -EBADMSG with why filled when the index is damaged; other -errno when it
+ * cannot be read (why filled as well).
+ */
+int sb_pack__load_idx(int packs_fd, const char *name, uint32_t pack_no, sb_entry **ret_ents,
+		      size_t *ret_n, uint64_t *ret_pack_size, char *why, size_t why_size);
+
+/* True when fname is "pack-<32 lowercase hex><ext>"; copies the stem. */
+bool sb_pack__parse_name(const char *fname, const char *ext, char stem[SB_PACK_NAME_LEN + 1]);
+
+int sb_entry__cmp(const void *a, const void *b);
+
+/* The rest is called with s->lock held. */
+sb_pack *sb_store__pack_find_or_add(sb_store *s, const char *stem);
+int sb_store__open_packs_dir(sb_store *s);
+/*
+ * Re-reads every foreign index into s->tab (and s->bad). Pack structs are
+ * kept by name, so fds other threads copied out stay valid.
+ */
+int sb_store__reload(sb_store *s, sb_error *err);
+/* The same, skipped when packs/ has not changed since the last reload. */
+int sb_store__reload_if_changed(sb_store *s, sb_error *err);

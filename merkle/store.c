@@ -1,0 +1,730 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "buf.h"
+#include "fileio.h"
+#include "store-internal.h"
+
+/* Scratch buffers above this go back to malloc instead of staying in the pool. */
+#define SB_ZCTX_KEEP_MAX (8u << 20)
+/* Below this, zstd's frame overhead eats any gain: store raw. */
+#define SB_COMPRESS_MIN 64
+
+int sb_store__hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id)
+{
+	uint8_t hdr[5 + 1 + 8] = {'s', 'b', 'o', 'b', 'j', (uint8_t)type};
+	for (int i = 0; i < 8; i++)
+		hdr[6 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+	sb_sha256 h = {0};
+	int r = sb_sha256_init(&h);
+	if (r < 0)
+		return r;
+	sb_sha256_update(&h, hdr, sizeof(hdr));
+	sb_sha256_update(&h, data, len);
+	sb_sha256_final(&h, ret_id);
+	return 0;
+}
+
+void sb_store_hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id)
+{
+	/* Only an allocation failure of a digest context can get here: an all-zero
+	 * id matches no object, so the caller's lookup fails safely. */
+	if (sb_store__hash(type, data, len, ret_id) < 0)
+		memset(ret_id, 0, sizeof(*ret_id));
+}
+
+sb_zctx *sb_store__zctx_get(sb_store *s)
+{
+	sb_zctx *z = NULL;
+	pthread_mutex_lock(&s->pool_lock);
+	if (s->n_pool > 0)
+		z = s->pool[--s->n_pool];
+	pthread_mutex_unlock(&s->pool_lock);
+	return z ? z : calloc(1, sizeof(sb_zctx));
+}
+
+static void zctx_free(sb_zctx *z)
+{
+	if (!z)
+		return;
+	ZSTD_freeCCtx(z->c);
+	ZSTD_freeDCtx(z->d);
+	free(z->buf);
+	free(z);
+}
+
+void sb_store__zctx_put(sb_store *s, sb_zctx *z)
+{
+	if (!z)
+		return;
+	if (z->cap > SB_ZCTX_KEEP_MAX) {
+		free(z->buf);
+		z->buf = NULL;
+		z->cap = 0;
+	}
+	pthread_mutex_lock(&s->pool_lock);
+	if (s->n_pool == s->cap_pool) {
+		size_t nc = s->cap_pool ? s->cap_pool * 2 : 8;
+		sb_zctx **np = realloc(s->pool, nc * sizeof(*np));
+		if (!np) {
+			pthread_mutex_unlock(&s->pool_lock);
+			zctx_free(z);
+			return;
+		}
+		s->pool = np;
+		s->cap_pool = nc;
+	}
+	s->pool[s->n_pool++] = z;
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/*
+ * Ids are SHA-256 of content a hostile workspace controls: grinding a few
+ * hundred thousand hashes per file would pile ids into one probe run of a
+ * table indexed by fixed bits. Multiply-shift with a per-store random odd key
+ * picks the bits unpredictably.
+ */
+static size_t slot_of(uint64_t key, size_t size, const sb_id *id)
+{
+	uint64_t h;
+	memcpy(&h, id->b, sizeof(h));
+	return (size_t)((h * key) >> (64 - __builtin_ctzll(size)));
+}
+
+static const sb_entry *w_lookup(sb_store *s, const sb_id *id)
+{
+	if (!s->w_hash_size)
+		return NULL;
+	size_t mask = s->w_hash_size - 1;
+	for (size_t i = slot_of(s->hash_key, s->w_hash_size, id);; i = (i + 1) & mask) {
+		uint32_t v = s->w_hash[i];
+		if (!v)
+			return NULL;
+		if (sb_id_eq(&s->w_ents[v - 1].id, id))
+			return &s->w_ents[v - 1];
+	}
+}
+
+static void w_hash_insert(uint32_t *tab, size_t size, uint64_t key, const sb_id *id, uint32_t v)
+{
+	size_t mask = size - 1;
+	size_t i = slot_of(key, size, id);
+	while (tab[i])
+		i = (i + 1) & mask;
+	tab[i] = v;
+}
+
+/* Room for one more own entry, taken before the record is written. */
+static int w_reserve(sb_store *s)
+{
+	if (s->n_w + 1 >= UINT32_MAX)
+		return -EOVERFLOW;
+	if (s->n_w == s->cap_w) {
+		size_t nc = s->cap_w ? s->cap_w * 2 : 1024;
+		sb_entry *ne = realloc(s->w_ents, nc * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		s->w_ents = ne;
+		s->cap_w = nc;
+	}
+	if ((s->n_w + 1) * 2 > s->w_hash_size) {
+		size_t ns = s->w_hash_size ? s->w_hash_size * 2 : 4096;
+		uint32_t *nt = calloc(ns, sizeof(*nt));
+		if (!nt)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->n_w; i++)
+			w_hash_insert(nt, ns, s->hash_key, &s->w_ents[i].id, (uint32_t)i + 1);
+		free(s->w_hash);
+		s->w_hash = nt;
+		s->w_hash_size = ns;
+	}
+	return 0;
+}
+
+static const sb_entry *lookup(sb_store *s, const sb_id *id)
+{
+	const sb_entry *e = w_lookup(s, id);
+	if (e)
+		return e;
+	size_t lo = 0, hi = s->n_tab;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(s->tab[mid].id.b, id->b, SB_ID_LEN);
+		if (c == 0)
+			return &s->tab[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- open / free ---- */
+
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	for (char *q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = 0;
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_error *err)
+{
+	if (flags & SB_STORE_CREATE) {
+		int r = mkdir_parents(root, 0700);
+		if (r < 0)
+			return sb_error_errno(err, -r, "create store directory '%s'", root);
+	}
+	_cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return sb_error_errno(err, errno, "open store '%s'", root);
+	if ((flags & SB_STORE_WRITE) && mkdirat(root_fd, "packs", 0700) < 0 && errno != EEXIST)
+		return sb_error_errno(err, errno, "create '%s/packs'", root);
+
+	sb_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return sb_error_errno(err, ENOMEM, "open store '%s'", root);
+	s->root_fd = TAKE_FD(root_fd);
+	s->packs_fd = -1;
+	s->flags = flags;
+	s->pack_max = SB_PACK_MAX_SIZE;
+	if (getrandom(&s->hash_key, sizeof(s->hash_key), GRND_NONBLOCK) != sizeof(s->hash_key))
+		s->hash_key = (uint64_t)(uintptr_t)s ^ (uint64_t)getpid() << 32;
+	s->hash_key |= 1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->flush_lock, NULL);
+	pthread_mutex_init(&s->pool_lock, NULL);
+
+	pthread_mutex_lock(&s->lock);
+	int r = sb_store__reload(s, err);
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		sb_store_free(s);
+		sb_error_prefix(err, "open store '%s'", root);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void sb_store_free(sb_store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_packs; i++) {
+		CLOSE_FD(s->packs[i]->fd);
+		free(s->packs[i]);
+	}
+	free(s->packs);
+	free(s->tab);
+	free(s->w_ents);
+	free(s->w_hash);
+	free(s->bad);
+	for (size_t i = 0; i < s->n_pool; i++)
+		zctx_free(s->pool[i]);
+	free(s->pool);
+	CLOSE_FD(s->packs_fd);
+	CLOSE_FD(s->root_fd);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->flush_lock);
+	pthread_mutex_destroy(&s->pool_lock);
+	free(s);
+}
+
+int sb_store_root_fd(sb_store *s)
+{
+	return s->root_fd;
+}
+
+/* ---- writing ---- */
+
+static int pwritev_full(int fd, struct iovec *iov, int cnt, off_t off)
+{
+	while (cnt > 0) {
+		ssize_t n = pwritev(fd, iov, cnt, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Creates this writer's next pack. Called with s->lock held. */
+static int pack_create(sb_store *s, sb_error *err)
+{
+	int r = sb_store__open_packs_dir(s);
+	if (r < 0)
+		return sb_error_errno(err, -r, "open store directory 'packs'");
+	for (int attempt = 0; attempt < 8; attempt++) {
+		uint8_t rnd[16];
+		size_t got = 0;
+		while (got < sizeof(rnd)) {
+			ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+			if (n < 0 && errno != EINTR)
+				return sb_error_errno(err, errno, "getrandom");
+			if (n > 0)
+				got += (size_t)n;
+		}
+		char stem[SB_PACK_NAME_LEN + 1], fname[SB_PACK_NAME_LEN + 8];
+		memcpy(stem, "pack-", 5);
+		sb_hex_encode(rnd, sizeof(rnd), stem + 5);
+		snprintf(fname, sizeof(fname), "%s.pack", stem);
+		_cleanup_close_ int fd = openat(
+		    s->packs_fd, fname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+		if (fd < 0 && errno == EEXIST)
+			continue;
+		if (fd < 0)
+			return sb_error_errno(err, errno, "create 'packs/%s'", fname);
+		uint8_t hdr[SB_PACK_HEADER_LEN];
+		sb_pack__encode_pack_header(hdr);
+		r = sb_pwrite_full(fd, hdr, sizeof(hdr), 0);
+		if (r < 0) {
+			(void)unlinkat(s->packs_fd, fname, 0);
+			return sb_error_errno(err, -r, "write 'packs/%s'", fname);
+		}
+		/* Advisory only (see store-internal.h); a filesystem without flock
+		 * costs gc that hint, not us correctness. */
+		(void)flock(fd, LOCK_SH | LOCK_NB);
+		sb_pack *p = sb_store__pack_find_or_add(s, stem);
+		if (!p) {
+			(void)unlinkat(s->packs_fd, fname, 0);
+			return sb_error_errno(err, ENOMEM, "create pack");
+		}
+		p->own = true;
+		p->fd = TAKE_FD(fd);
+		p->end = SB_PACK_HEADER_LEN;
+		p->first = s->n_w;
+		p->count = 0;
+		s->cur = p;
+		return 0;
+	}
+	return sb_error_set(err, EEXIST, "cannot find a free pack name in 'packs'");
+}
+
+/* Compresses data into z->buf unless that does not pay. Sets e's lengths and flags. */
+static int compress_payload(sb_zctx *z, const void *data, size_t len, sb_entry *e, sb_error *err)
+{
+	e->raw_len = (uint32_t)len;
+	e->stored_len = (uint32_t)len;
+	e->flags = 0;
+	if (len < SB_COMPRESS_MIN)
+		return 0;
+	if (!z->c) {
+		z->c = ZSTD_createCCtx();
+		if (!z->c)
+			return sb_error_errno(err, ENOMEM, "zstd compression context");
+		ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, SB_STORE_ZSTD_LEVEL);
+	}
+	/* The full bound lets zstd compress in one pass, without its stream buffers. */
+	size_t bound = ZSTD_compressBound(len);
+	if (sb_zctx__reserve(z, bound) < 0)
+		return sb_error_errno(err, ENOMEM, "compression buffer of %zu bytes", bound);
+	size_t n = ZSTD_compress2(z->c, z->buf, bound, data, len);
+	if (ZSTD_isError(n))
+		return sb_error_set(err, EIO, "zstd compression failed: %s", ZSTD_getErrorName(n));
+	/* Incompressible data costs zstd little (it gives up fast); keeping it raw
+	 * makes every later read of it free of decompression. */
+	if (n >= len - len / 32)
+		return 0;
+	e->stored_len = (uint32_t)n;
+	e->flags = SB_REC_ZSTD;
+	return 0;
+}
+
+int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb_id *ret_id,
+		 sb_error *err)
+{
+	if (type < SB_OBJ_BLOB || type > SB_OBJ_CHUNKS)
+		return sb_error_set(err, EINVAL, "invalid object type %d", (int)type);
+	if (len > SB_OBJ_MAX)
+		return sb_error_set(err, EFBIG, "object of %zu bytes exceeds the limit of %u", len,
+				    SB_OBJ_MAX);
+	if (!(s->flags & SB_STORE_WRITE))
+		return sb_error_set(err, EROFS, "store was opened read-only");
+
+	sb_entry e = {.type = (uint8_t)type};
+	int r = sb_store__hash(type, data, len, &e.id);
+	if (r < 0)
+		return sb_error_errno(err, -r, "hash object");
+
+	pthread_mutex_lock(&s->lock);
+	bool have = lookup(s, &e.id) != NULL;
+	if (have)
+		s->stats.objects_deduped++;
+	pthread_mutex_unlock(&s->lock);
+	if (have) {
+		*ret_id = e.id;
+		return 0;
+	}
+
+	sb_zctx *z = sb_store__zctx_get(s);
+	if (!z)
+		return sb_error_errno(err, ENOMEM, "compression context");
+	r = compress_payload(z, data, len, &e, err);
+	if (r < 0) {
+		sb_store__zctx_put(s, z);
+		return r;
+	}
+
+	pthread_mutex_lock(&s->lock);
+	if (lookup(s, &e.id)) {
+		/* Another thread stored it while we compressed. */
+		s->stats.objects_deduped++;
+		goto done;
+	}
+	r = w_reserve(s);
+	if (r < 0) {
+		sb_error_errno(err, -r, "store index");
+		goto done;
+	}
+	uint64_t rec_len = SB_REC_HEADER_LEN + (uint64_t)e.stored_len;
+	if (s->cur && s->cur->count > 0 && s->cur->end + rec_len > s->pack_max)
+		s->cur = NULL; /* sealed: its idx is written at the next flush */
+	if (!s->cur) {
+		r = pack_create(s, err);
+		if (r < 0)
+			goto done;
+	}
+	e.offset = s->cur->end;
+	e.pack = s->cur->no;
+	uint8_t hdr[SB_REC_HEADER_LEN];
+	sb_pack__encode_record_header(hdr, &e);
+	struct iovec iov[2] = {
+	    {hdr, sizeof(hdr)},
+	    {(e.flags & SB_REC_ZSTD) ? z->buf : (void *)data, e.stored_len},
+	};
+	/* A failed or partial write leaves end where it was: the next record
+	 * overwrites the debris. */
+	r = pwritev_full(s->cur->fd, iov, 2, (off_t)e.offset);
+	if (r < 0) {
+		sb_error_errno(err, -r, "append to 'packs/%s.pack'", s->cur->name);
+		goto done;
+	}
+	s->w_ents[s->n_w] = e;
+	w_hash_insert(s->w_hash, s->w_hash_size, s->hash_key, &e.id, (uint32_t)++s->n_w);
+	s->cur->end += rec_len;
+	s->cur->count++;
+	s->cur->dirty = true;
+	s->stats.objects_written++;
+	s->stats.bytes_written += rec_len;
+done:
+	pthread_mutex_unlock(&s->lock);
+	sb_store__zctx_put(s, z);
+	if (r < 0)
+		return r;
+	*ret_id = e.id;
+	return 0;
+}
+
+/* ---- reading ---- */
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case SB_OBJ_BLOB:
+		return "blob";
+	case SB_OBJ_TREE:
+		return "tree";
+	case SB_OBJ_CHUNKS:
+		return "chunk list";
+	}
+	return "unknown";
+}
+
+static int not_found(sb_store *s, const sb_id *id, sb_error *err)
+{
+	char hex[SB_HEX_LEN + 1];
+	sb_id_to_hex(id, hex);
+	if (s->n_bad > 0)
+		return sb_error_set(
+		    err, EBADMSG, "object %s not found, and index 'packs/%s' is unusable (%s)%s",
+		    hex, s->bad[0].name, s->bad[0].why, s->n_bad > 1 ? " among others" : "");
+	return sb_error_set(err, ENOENT, "object %s not found in the store", hex);
+}
+
+/* Closes the fds of foreign packs no get() is reading from. Under s->lock. */
+static void close_idle_packs(sb_store *s)
+{
+	for (size_t i = 0; i < s->n_packs; i++) {
+		sb_pack *p = s->packs[i];
+		if (!p->own && p->fd >= 0 && p->users == 0) {
+			CLOSE_FD(p->fd);
+			s->n_open--;
+		}
+	}
+}
+
+/*
+ * Opens a foreign pack for reading. A store of thousands of packs (no gc for
+ * a long time) must not run the process out of fds: past a bound, idle ones
+ * are closed first. Under s->lock.
+ */
+static int pack_open(sb_store *s, sb_pack *p)
+{
+	char fname[SB_PACK_NAME_LEN + 8];
+	snprintf(fname, sizeof(fname), "%s.pack", p->name);
+	if (s->n_open >= SB_STORE_MAX_OPEN_PACKS)
+		close_idle_packs(s);
+	for (int attempt = 0;; attempt++) {
+		p->fd = openat(s->packs_fd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (p->fd >= 0) {
+			s->n_open++;
+			return 0;
+		}
+		if ((errno != EMFILE && errno != ENFILE) || attempt > 0)
+			return -errno;
+		close_idle_packs(s);
+	}
+}
+
+int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *ret_type,
+		 void **ret_data, size_t *ret_len, sb_error *err)
+{
+	sb_entry e;
+	sb_pack *p = NULL;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (int attempt = 0;; attempt++) {
+		const sb_entry *pe = lookup(s, id);
+		if (pe) {
+			sb_pack *cand = s->packs[pe->pack];
+			r = cand->fd >= 0 ? 0 : pack_open(s, cand);
+			if (r == 0) {
+				e = *pe;
+				p = cand;
+				p->users++;
+				break;
+			}
+			if (r != -ENOENT || attempt > 0) {
+				r = sb_error_errno(err, -r, "open 'packs/%s.pack'", cand->name);
+				break;
+			}
+			/* The pack vanished (gc repacked it): look again. */
+		}
+		if (attempt > 0) {
+			r = not_found(s, id, err);
+			break;
+		}
+		r = sb_store__reload_if_changed(s, err);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		return r;
+
+	char hex[SB_HEX_LEN + 1];
+	void *data = NULL;
+	if (want && e.type != want) {
+		r = sb_error_set(err, EBADMSG, "object %s is a %s, expected a %s",
+				 sb_id_to_hex(id, hex), type_name(e.type), type_name(want));
+	} else {
+		sb_zctx *z = sb_store__zctx_get(s);
+		if (z)
+			r = sb_pack__read_record(p->fd, p->name, &e, z, &data, NULL, err);
+		else
+			r = sb_error_errno(err, ENOMEM, "decompression context");
+		sb_store__zctx_put(s, z);
+	}
+	pthread_mutex_lock(&s->lock);
+	p->users--;
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		return r;
+	__atomic_add_fetch(&s->stats.objects_read, 1, __ATOMIC_RELAXED);
+	if (ret_type)
+		*ret_type = e.type;
+	if (ret_len)
+		*ret_len = e.raw_len;
+	*ret_data = data;
+	return 0;
+}
+
+bool sb_store_has(sb_store *s, const sb_id *id)
+{
+	pthread_mutex_lock(&s->lock);
+	bool have = lookup(s, id) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return have;
+}
+
+int sb_store_stat(sb_store *s, const sb_id *id, sb_obj_type *ret_type, size_t *ret_len,
+		  sb_error *err)
+{
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	const sb_entry *e = lookup(s, id);
+	if (!e) {
+		r = sb_store__reload_if_changed(s, err);
+		if (r == 0)
+			e = lookup(s, id);
+		if (r == 0 && !e)
+			r = not_found(s, id, err);
+	}
+	if (e) {
+		if (ret_type)
+			*ret_type = e->type;
+		if (ret_len)
+			*ret_len = e->raw_len;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* ---- flush ---- */
+
+typedef struct flush_job {
+	sb_pack *pack;
+	sb_entry *ents;
+	size_t n;
+	uint64_t end;
+} flush_job;
+
+int sb_store_flush(sb_store *s, sb_error *err)
+{
+	int r = 0;
+	flush_job *jobs = NULL;
+	size_t n_jobs = 0;
+
+	pthread_mutex_lock(&s->flush_lock);
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_packs; i++)
+		if (s->packs[i]->own && s->packs[i]->dirty)
+			n_jobs++;
+	if (n_jobs)
+		jobs = calloc(n_jobs, sizeof(*jobs));
+	if (n_jobs && !jobs)
+		r = -ENOMEM;
+	for (size_t i = 0, j = 0; r == 0 && i < s->n_packs; i++) {
+		sb_pack *p = s->packs[i];
+		if (!p->own || !p->dirty)
+			continue;
+		jobs[j].pack = p;
+		jobs[j].n = p->count;
+		jobs[j].end = p->end;
+		jobs[j].ents = malloc((p->count ? p->count : 1) * sizeof(sb_entry));
+		if (!jobs[j].ents) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(jobs[j].ents, s->w_ents + p->first, p->count * sizeof(sb_entry));
+		j++;
+	}
+	if (r == 0)
+		for (size_t j = 0; j < n_jobs; j++)
+			jobs[j].pack->dirty = false;
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0) {
+		sb_error_errno(err, -r, "flush store");
+		goto out;
+	}
+
+	/* Pack bytes reach the disk before the index that points at them. */
+	for (size_t j = 0; j < n_jobs; j++) {
+		flush_job *jb = &jobs[j];
+		char fname[SB_PACK_NAME_LEN + 8];
+		if (fsync(jb->pack->fd) < 0) {
+			r = sb_error_errno(err, errno, "fsync 'packs/%s.pack'", jb->pack->name);
+			goto out;
+		}
+		qsort(jb->ents, jb->n, sizeof(sb_entry), sb_entry__cmp);
+		_cleanup_free_ uint8_t *idx = NULL;
+		size_t idx_len;
+		r = sb_pack__encode_idx(jb->ents, jb->n, jb->end, &idx, &idx_len);
+		if (r < 0) {
+			sb_error_errno(err, -r, "encode index of 'packs/%s.pack'", jb->pack->name);
+			goto out;
+		}
+		snprintf(fname, sizeof(fname), "%s.idx", jb->pack->name);
+		r = sb_write_atomic(s->packs_fd, fname, idx, idx_len, 0444, SB_WRITE_SYNC, err);
+		if (r < 0)
+			goto out;
+		jb->pack = NULL;
+	}
+out:
+	if (r < 0 && jobs) {
+		pthread_mutex_lock(&s->lock);
+		for (size_t j = 0; j < n_jobs; j++)
+			if (jobs[j].pack)
+				jobs[j].pack->dirty = true;
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (size_t j = 0; j < n_jobs && jobs; j++)
+		free(jobs[j].ents);
+	free(jobs);
+	pthread_mutex_unlock(&s->flush_lock);
+	return r;
+}
+
+void sb_store_get_stats(sb_store *s, sb_store_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	pthread_mutex_unlock(&s->lock);
+	ret->objects_read = __atomic_load_n(&s->stats.objects_read, __ATOMIC_RELAXED);
+}
+
+/* ---- iteration ---- */
+
+int sb_store_foreach(sb_store *s, sb_store_each_fn fn, void *userdata, sb_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = s->n_tab + s->n_w;
+	sb_entry *all = malloc((n ? n : 1) * sizeof(*all));
+	sb_bad_idx bad = {{0}, {0}};
+	bool have_bad = s->n_bad > 0;
+	if (all && s->n_tab)
+		memcpy(all, s->tab, s->n_tab * sizeof(*all));
+	if (all && s->n_w)
+		memcpy(all + s->n_tab, s->w_ents, s->n_w * sizeof(*all));
+	if (have_bad)
+		bad = s->bad[0];
+	pthread_mutex_unlock(&s->lock);
+	if (!all)
+		return sb_error_errno(err, ENOMEM, "list store objects");
+	_cleanup_free_ sb_entry *list = all;
+
+	qsort(list, n, sizeof(*list), sb_entry__cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && sb_id_eq(&list[i - 1].id, &list[i].id))
+			continue;
+		int r = fn(userdata, &list[i].id, (sb_obj_type)list[i].type);
+		if (r < 0)
+			return r;
+	}
+	if (have_bad)
+		return sb_error_set(err, EBADMSG, "index 'packs/%s' is unusable (%s)", bad.name,
+				    bad.why);
+	return 0;
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The object store: content-addressed, zstd-compressed, deduplicated, shared
+ * by every workspace under one store directory.
+ *
+ * Layout under the store root:
+ *   packs/pack-<hex>.pack   append-only records (never one file per object)
+ *   packs/pack-<hex>.idx    sorted (id, offset, length) table beside each pack,
+ *                           with a trailing SHA-256 over the table
+ *
+ * An object id is SHA-256 over a typed, length-prefixed header plus the
+ * uncompressed payload:  "sbobj" type:u8 len:le64 payload.  The payload is
+ * stored zstd-compressed. Every byte read back is re-hashed before use, and a
+ * mismatch is -EBADMSG naming the object.
+ *
+ * Calling sequence:
+ *
+ *   sb_store *s;
+ *   sb_store_open(root, SB_STORE_WRITE, &s, err);
+ *   sb_store_put(s, SB_OBJ_BLOB, data, len, &id, err);   any thread
+ *   sb_store_get(s, &id, &type, &data, &len, err);         any thread
+ *   sb_store_flush(s, err);   finish the pack: write its index, fsync pack,
+ *                             index and packs/ — then, and only then, may a
+ *                             manifest that references the objects be renamed
+ *                             into place
+ *   sb_store_free(s);         an unflushed pack is left without an index:
+ *                             unreferenced garbage that gc removes
+ *
+ * Each writer appends to a pack of its own, created on the first put, so two
+ * processes never contend. put() of an id already present anywhere in the
+ * store writes nothing. get() of an id written by another process since open
+ * re-reads the index list once before giving -ENOENT.
+ *
+ * put/get/has are safe to call from several threads at once (hashing and
+ * compression happen outside the store's lock).
+ *
+ * Errnos beyond those listed per function: put on a store opened without
+ * SB_STORE_WRITE is -EROFS; a payload over SB_OBJ_MAX is -EFBIG. An index
+ * whose checksum or contents are wrong does not stop open (so verify can
+ * report it): its objects are simply unknown, and a get() miss then says
+ * -EBADMSG naming that index instead of -ENOENT.
+ *
+ * A store keeps one fd per pack it has read from until sb_store_free.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "hash.h"
+
+typedef struct sb_store sb_store;
+
+typedef enum sb_obj_type {
+	SB_OBJ_BLOB = 1,   /* file content, a chunk, or a symlink target */
+	SB_OBJ_TREE = 2,   /* a canonical directory listing (tree.h) */
+	SB_OBJ_CHUNKS = 3, /* a large file: the ordered list of its chunks (content.h) */
+} sb_obj_type;
+
+typedef enum sb_store_flags {
+	SB_STORE_WRITE = 1 << 0,  /* open for writing (creates packs/ if missing) */
+	SB_STORE_CREATE = 1 << 1, /* create the store root if it does not exist */
+} sb_store_flags;
+
+/* Counters for tests and -v output: work done since open. */
+typedef struct sb_store_stats {
+	uint64_t objects_read;	  /* get() calls that read and verified an object */
+	uint64_t objects_written; /* put() calls that appended a new object */
+	uint64_t objects_deduped; /* put() calls that found the object present */
+	uint64_t bytes_written;	  /* compressed bytes appended to packs */
+} sb_store_stats;
+
+int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_error *err);
+void sb_store_free(sb_store *s);
+
+/* The root directory fd (O_PATH not used; CLOEXEC), valid while s lives. */
+int sb_store_root_fd(sb_store *s);
+
+/* Largest payload a single object may have. */
+#define SB_OBJ_MAX (64u << 20)
+
+int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb_id *ret_id,
+		 sb_error *err);
+/* The id put() would give, without storing. */
+void sb_store_hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id);
+
+/*
+ * Reads and verifies an object. *ret_data is malloc'd (caller frees). With
+ * want != 0, an object of another type is -EBADMSG.
+ *   -ENOENT   not in the store
+ *   -EBADMSG  corrupt: hash mismatch, truncated, bad header, wrong type
+ */
+int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *ret_type,
+		 void **ret_data, size_t *ret_len, sb_error *err);
+
+bool sb_store_has(sb_store *s, const sb_id *id);
+
+/*
+ * Type and payload length of an object, from the index alone (nothing is read
+ * or verified). Like get(), re-reads the index list once before -ENOENT.
+ */
+int sb_store_stat(sb_store *s, const sb_id *id, sb_obj_type *ret_type, size_t *ret_len,
+		  sb_error *err);
+
+/*
+ * Makes every object put so far durable and visible to other processes:
+ * fsync each pack written since the last flush, then write its index (temp +
+ * fsync + rename + fsync packs/). A writer goes on appending to the same pack
+ * after a flush (until ~512 MiB); the next flush rewrites that pack's index.
+ * Cheap when nothing was written.
+ */
+int sb_store_flush(sb_store *s, sb_error *err);
+
+void sb_store_get_stats(sb_store *s, sb_store_stats *ret);
+
+/*
+ * Verification: every object of every indexed pack is read, decompressed and
+ * re-hashed; every index checksum is checked. Each bad object or file is
+ * reported through cb (id may be NULL for a damaged pack/index file) and
+ * verification goes on. Returns the number of problems found (>= 0), or a
+ * negative errno when the store could not be read at all.
+ */
+typedef void (*sb_store_problem_fn)(void *userdata, const sb_id *id, const char *what);
+int sb_store_verify_objects(sb_store *s, sb_store_problem_fn cb, void *userdata,
+			    uint64_t *ret_checked, sb_error *err);
+
+/*
+ * Iterate every object id in the store's indexes and this writer's own
+ * objects, each id once, in id order (for gc and verify). fn < 0 stops the
+ * walk and is returned. When an index could not be read, every readable
+ * object is still visited and then -EBADMSG names the unusable index: a
+ * caller deciding what is garbage must not go on.
+ */
+typedef int (*sb_store_each_fn)(void *userdata, const sb_id *id, sb_obj_type type);
+int sb_store_foreach(sb_store *s, sb_store_each_fn fn, void *userdata, sb_error *err);

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scanner's parts: exclusions (gitignore syntax, checked against git
+ * check-ignore as the oracle) and the stat cache.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+#include <time.h>
+#include <inttypes.h>
+#include "sb-test.h"
+#include "buf.h"
+#include "content.h"
+#include "error.h"
+#include "export.h"
+#include "fileio.h"
+#include "safefs.h"
+#include "ignore.h"
+#include "scan.h"
+#include "statcache.h"
+#include "store.h"
+#include "tree.h"
+
+/* ---- exclusions ---- */
+
+typedef struct ign_case {
+	const char *patterns; /* newline-separated, as in a .gitignore */
+	const char *path;
+	bool is_dir;
+	bool want;
+	bool git; /* also ask git */
+} ign_case;
+
+static const ign_case ign_cases[] = {
+    {"*.o", "a.o", false, true, true},
+    {"*.o", "dir/sub/b.o", false, true, true},
+    {"*.o", "a.oo", false, false, true},
+    {"*.o", "x.o", true, true, true},
+    {"build/", "build", true, true, true},
+    {"build/", "build", false, false, true},
+    {"build/", "src/build", true, true, true},
+    {"build/", "build/x/y.c", false, true, true},
+    {"/build", "build", false, true, true},
+    {"/build", "src/build", false, false, true},
+    {"doc/*.txt", "doc/a.txt", false, true, true},
+    {"doc/*.txt", "doc/x/a.txt", false, false, true},
+    {"doc/*.txt", "x/doc/a.txt", false, false, true},
+    {"**/foo", "foo", false, true, true},
+    {"**/foo", "a/b/foo", false, true, true},
+    {"**/foo", "a/foox", false, false, true},
+    {"foo/**", "foo/a", false, true, true},
+    {"foo/**", "foo/a/b", false, true, true},
+    {"foo/**", "foo", true, false, true},
+    {"a/**/b", "a/b", false, true, true},
+    {"a/**/b", "a/x/b", false, true, true},
+    {"a/**/b", "a/x/y/b", false, true, true},
+    {"a/**/b", "a/xb", false, false, true},
+    {"x**y", "xay", false, true, true},
+    {"/x**y", "x/y", false, false, true},
+    {"a?c", "abc", false, true, true},
+    {"/a?c", "a/c", false, false, true},
+    {"[abc].txt", "b.txt", false, true, true},
+    {"[abc].txt", "d.txt", false, false, true},
+    {"[!abc].txt", "d.txt", false, true, true},
+    {"[!abc].txt", "a.txt", false, false, true},
+    {"[a-c]x", "bx", false, true, true},
+    {"[a-c]x", "dx", false, false, true},
+    {"[[:digit:]]*", "1abc", false, true, true},
+    {"[[:digit:]]*", "abc", false, false, true},
+    {"[]]x", "]x", false, true, true},
+    {"\\#hash", "#hash", false, true, true},
+    {"#hash", "#hash", false, false, true},
+    {"\\!bang", "!bang", false, true, true},
+    {"trail\\ ", "trail ", false, true, true},
+    {"trail\\ ", "trail", false, false, true},
+    {"trail  ", "trail", false, true, true},
+    {"*.log\n!keep.log", "a.log", false, true, true},
+    {"*.log\n!keep.log", "keep.log", false, false, true},
+    {"*.log\n!keep.log", "x/keep.log", false, false, true},
+    {"!keep.log\n*.log", "keep.log", false, true, true},
+    {"dir/\n!dir/keep", "dir/keep", false, true, true}, /* parent excluded: no way back */
+    {"\xff*", "\xff\xfe", false, true, true},
+    {"*", "nl\nname", false, true, true},
+    {"sp ace", "d/sp ace", false, true, true},
+    {"**", "any/thing", false, true, true},
+    {"a/b", "x/a/b", false, false, true},
+    {"*", ".snapboxignore", false, false, false}, /* the ignore file itself stays */
+    {"*", "sub/.snapboxignore", false, true, true},
+    {"*.tmp\r", "x.tmp", false, true, false}, /* CRLF files */
+};
+
+static sb_ignore *ignore_from(const char *patterns)
+{
+	sb_ignore *ign;
+	ASSERT_OK(sb_ignore_new(&ign));
+	ASSERT_OK(sb_write_atomic(AT_FDCWD, "ign", patterns, strlen(patterns), 0644, 0, NULL));
+	ASSERT_EQ(sb_ignore_load_file(ign, AT_FDCWD, "ign", NULL), 1);
+	unlink("ign");
+	return ign;
+}
+
+TEST(ignore_table)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ign_cases); i++) {
+		const ign_case *c = &ign_cases[i];
+		sb_ignore *ign = ignore_from(c->patterns);
+		bool got = sb_ignore_excluded(ign, c->path, strlen(c->path), c->is_dir);
+		if (got != c->want)
+			sb_test_fail(__FILE__, __LINE__, "case %zu: '%s' on '%s' gave %d", i,
+				     c->patterns, c->path, got);
+		sb_ignore_free(ign);
+	}
+}
+
+/* The table's expectations are git's: ask git itself (check-ignore --no-index). */
+TEST(ignore_table_agrees_with_git)
+{
+	sb_error err = SB_ERROR_INIT;
+	if (sb_test_sh("git --version >/dev/null 2>&1") != 0)
+		SB_SKIP("git is not installed");
+	for (size_t i = 0; i < ARRAY_SIZE(ign_cases); i++) {
+		const ign_case *c = &ign_cases[i];
+		if (!c->git)
+			continue;
+		ASSERT_EQ(sb_test_sh("rm -rf g && git init -q g"), 0);
+		int dfd = open("g", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ASSERT_OK(dfd);
+		ASSERT_OK(sb_write_atomic(dfd, ".gitignore", c->patterns, strlen(c->patterns), 0644,
+					  0, &err));
+		const char *slash = strrchr(c->path, '/');
+		if (slash) {
+			char parent[256];
+			snprintf(parent, sizeof(parent), "%.*s", (int)(slash - c->path), c->path);
+			ASSERT_OK(sb_mkdir_beneath(dfd, parent, 0755, &err));
+		}
+		if (c->is_dir)
+			ASSERT_OK(sb_mkdir_beneath(dfd, c->path, 0755, &err));
+		else
+			close(sb_open_beneath(dfd, c->path, O_WRONLY | O_CREAT, 0644, &err));
+		close(dfd);
+		ASSERT_OK(
+		    sb_write_atomic(AT_FDCWD, "p", c->path, strlen(c->path) + 1, 0644, 0, &err));
+		int rc = sb_test_sh("cd g && git check-ignore --no-index -q --stdin -z < ../p");
+		ASSERT_TRUE(rc == 0 || rc == 1);
+		unlink("p");
+		if ((rc == 0) != c->want)
+			sb_test_fail(__FILE__, __LINE__, "case %zu: git says %s for '%s' on '%s'",
+				     i, rc == 0 ? "ignored" : "not ignored", c->patterns, c->path);
+	}
+}
+
+TEST(ignore_file_precedence_and_patterns_list)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_ignore *ign;
+	ASSERT_OK(sb_ignore_new(&ign));
+	ASSERT_EQ(sb_ignore_load_file(ign, AT_FDCWD, SB_IGNORE_FILE, &err), 0); /* absent */
+	ASSERT_OK(sb_ignore_add(ign, "*.tmp", &err));
+	static const char file[] = "# comment\n\n*.log \n!keep.tmp\r\nbad[\n/only/\n";
+	ASSERT_OK(sb_write_atomic(AT_FDCWD, SB_IGNORE_FILE, file, sizeof(file) - 1, 0644, 0, &err));
+	ASSERT_EQ(sb_ignore_load_file(ign, AT_FDCWD, SB_IGNORE_FILE, &err), 1);
+	/* the command line comes last and wins over the file's "!keep.tmp" */
+	ASSERT_TRUE(sb_ignore_match(ign, "keep.tmp", 8, false));
+	ASSERT_TRUE(sb_ignore_match(ign, "x.log", 5, false));
+	ASSERT_TRUE(sb_ignore_match(ign, "only", 4, true));
+	ASSERT_FALSE(sb_ignore_match(ign, "a/only", 6, true));
+	ASSERT_FALSE(sb_ignore_match(ign, "bad[", 4, false)); /* the bad line was skipped */
+	ASSERT_EQ(sb_ignore_count(ign), 4);
+	ASSERT_STREQ(sb_ignore_pattern(ign, 0), "*.log");
+	ASSERT_STREQ(sb_ignore_pattern(ign, 1), "!keep.tmp");
+	ASSERT_STREQ(sb_ignore_pattern(ign, 2), "/only/");
+	ASSERT_STREQ(sb_ignore_pattern(ign, 3), "*.tmp");
+	ASSERT_TRUE(sb_ignore_pattern(ign, 4) == NULL);
+
+	/* Rebuilding from the recorded list gives the same answers. */
+	sb_ignore *again;
+	ASSERT_OK(sb_ignore_new(&again));
+	for (size_t i = 0; i < sb_ignore_count(ign); i++)
+		ASSERT_OK(sb_ignore_add(again, sb_ignore_pattern(ign, i), &err));
+	const char *probe[] = {"keep.tmp", "x.log", "only", "a/only", "y.tmp", "z"};
+	for (size_t i = 0; i < ARRAY_SIZE(probe); i++)
+		for (int d = 0; d < 2; d++)
+			ASSERT_EQ(sb_ignore_match(ign, probe[i], strlen(probe[i]), d),
+				  sb_ignore_match(again, probe[i], strlen(probe[i]), d));
+	sb_ignore_free(again);
+	sb_ignore_free(ign);
+	ASSERT_FALSE(sb_ignore_match(NULL, "x", 1, false));
+}
+
+TEST(ignore_rejects_bad_patterns_and_files)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_ignore *ign;
+	ASSERT_OK(sb_ignore_new(&ign));
+	const char *bad[] = {"", "   ", "#comment", "/", "!", "!/", "abc\\", "[abc", "x/[!"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		ASSERT_ERR(sb_ignore_add(ign, bad[i], &err), -EINVAL);
+		ASSERT_TRUE(strstr(err.msg, "exclude pattern") != NULL);
+	}
+	ASSERT_EQ(sb_ignore_count(ign), 0);
+
+	ASSERT_EQ(symlink("/etc/passwd", SB_IGNORE_FILE), 0);
+	ASSERT_ERR(sb_ignore_load_file(ign, AT_FDCWD, SB_IGNORE_FILE, &err), -ELOOP);
+	unlink(SB_IGNORE_FILE);
+	ASSERT_EQ(sb_test_sh("truncate -s %u " SB_IGNORE_FILE, SB_IGNORE_FILE_MAX + 1), 0);
+	ASSERT_ERR(sb_ignore_load_file(ign, AT_FDCWD, SB_IGNORE_FILE, &err), -EFBIG);
+	sb_ignore_free(ign);
+}
+
+/* Backtracking must stay bounded on patterns built to explode it. */
+TEST(ignore_pathological_pattern_is_fast)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_ignore *ign;
+	ASSERT_OK(sb_ignore_new(&ign));
+	ASSERT_OK(sb_ignore_add(ign, "/*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", &err));
+	ASSERT_OK(sb_ignore_add(ign, "**/a/**/a/**/a/**/a/**/a/**/a/**/b", &err));
+	char path[4096];
+	for (size_t i = 0; i < sizeof(path); i++)
+		path[i] = (i % 2) ? '/' : 'a';
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_FALSE(sb_ignore_match(ign, path, 400, false));
+	ASSERT_FALSE(sb_ignore_match(ign, path, sizeof(path) - 1, false));
+	memset(path, 'a', sizeof(path));
+	ASSERT_FALSE(sb_ignore_match(ign, path, sizeof(path), false));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_TRUE(t1.tv_sec - t0.tv_sec < 5);
+	sb_ignore_free(ign);
+}
+
+/* ---- stat cache ---- */
+
+static sb_statcache_key key_of(uint64_t n)
+{
+	sb_statcache_key k = {.dev = 8,
+			      .ino = 1000 + n,
+			      .mode = 0100644,
+			      .size = n * 3,
+			      .mtime_ns = 1000000000123LL + (int64_t)n,
+			      .ctime_ns = 1000000000456LL};
+	return k;
+}
+
+static void id_of(uint64_t n, sb_id *id)
+{
+	sb_sha256_buf(&n, sizeof(n), id);
+}
+
+TEST(statcache_save_load_lookup)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_statcache *c;
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_MISSING);
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, 2000000000000LL);
+	enum { N = 100000 };
+	char path[64];
+	/* recorded out of order, with hostile bytes */
+	for (uint64_t i = N; i-- > 0;) {
+		int len =
+		    snprintf(path, sizeof(path), "d%03u/\xff\nf%07" PRIu64, (unsigned)(i % 7), i);
+		sb_statcache_key k = key_of(i);
+		sb_id id;
+		id_of(i, &id);
+		ASSERT_OK(sb_statcache_record(c, path, (size_t)len, &k, &id));
+	}
+	/* lookups see the loaded generation only: nothing yet */
+	sb_statcache_key k0 = key_of(0);
+	sb_id got, want;
+	ASSERT_FALSE(sb_statcache_lookup(c, "d000/\xff\nf0000000", 15, &k0, &got));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_EQ(sb_statcache_count(c), N);
+	sb_statcache_free(c);
+
+	struct stat st;
+	ASSERT_OK(stat("index", &st));
+	ASSERT_EQ(st.st_mode & 0777, 0600);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), N);
+	for (uint64_t i = 0; i < N; i++) {
+		int len =
+		    snprintf(path, sizeof(path), "d%03u/\xff\nf%07" PRIu64, (unsigned)(i % 7), i);
+		sb_statcache_key k = key_of(i);
+		id_of(i, &want);
+		ASSERT_TRUE(sb_statcache_lookup(c, path, (size_t)len, &k, &got));
+		ASSERT_TRUE(sb_id_eq(&got, &want));
+	}
+	/* any field differing is a miss */
+	sb_statcache_key k = key_of(5);
+	int len = snprintf(path, sizeof(path), "d%03u/\xff\nf%07u", 5u, 5u);
+	for (int f = 0; f < 6; f++) {
+		sb_statcache_key m = k;
+		switch (f) {
+		case 0:
+			m.dev++;
+			break;
+		case 1:
+			m.ino++;
+			break;
+		case 2:
+			m.mode = 0100755;
+			break;
+		case 3:
+			m.size++;
+			break;
+		case 4:
+			m.mtime_ns++;
+			break;
+		case 5:
+			m.ctime_ns++;
+			break;
+		}
+		ASSERT_FALSE(sb_statcache_lookup(c, path, (size_t)len, &m, &got));
+	}
+	ASSERT_TRUE(sb_statcache_lookup(c, path, (size_t)len, &k, &got));
+	ASSERT_FALSE(sb_statcache_lookup(c, "nope", 4, &k, &got));
+
+	/* A new generation keeps only what was recorded again. */
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, 2000000000000LL);
+	id_of(5, &want);
+	ASSERT_OK(sb_statcache_record(c, path, (size_t)len, &k, &want));
+	ASSERT_OK(sb_statcache_record(c, path, (size_t)len, &k, &want)); /* twice: kept once */
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_EQ(sb_statcache_count(c), 1);
+	ASSERT_TRUE(sb_statcache_lookup(c, path, (size_t)len, &k, &got));
+	sb_statcache_free(c);
+}
+
+TEST(statcache_racily_clean_entries_are_not_trusted)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	const int64_t stamp = 1700000000500000000LL;
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	struct {
+		const char *path;
+		int64_t mtime, ctime;
+		bool trusted;
+	} cases[] = {
+	    {"older", stamp - 1, stamp - 1, true},
+	    {"mtime-equal", stamp, stamp - 1, false},
+	    {"ctime-equal", stamp - 1, stamp, false},
+	    {"newer", stamp + 5, stamp - 1, false},
+	    /* whole seconds: a coarse filesystem, must be 2 s older */
+	    {"coarse-recent", 1700000000000000000LL - 1000000000LL, stamp - 1, false},
+	    {"coarse-old", 1700000000000000000LL - 2000000000LL, stamp - 1, true},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		sb_statcache_key k = key_of(i);
+		k.mtime_ns = cases[i].mtime;
+		k.ctime_ns = cases[i].ctime;
+		sb_id id;
+		id_of(i, &id);
+		ASSERT_OK(sb_statcache_record(c, cases[i].path, strlen(cases[i].path), &k, &id));
+	}
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		sb_statcache_key k = key_of(i);
+		k.mtime_ns = cases[i].mtime;
+		k.ctime_ns = cases[i].ctime;
+		sb_id id;
+		if (sb_statcache_lookup(c, cases[i].path, strlen(cases[i].path), &k, &id) !=
+		    cases[i].trusted)
+			sb_test_fail(__FILE__, __LINE__, "'%s' trusted should be %d", cases[i].path,
+				     cases[i].trusted);
+	}
+	sb_statcache_free(c);
+
+	/* Without begin, the stamp is 0: nothing recorded is ever trusted. */
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_key k = key_of(1);
+	sb_id id;
+	id_of(1, &id);
+	ASSERT_OK(sb_statcache_record(c, "x", 1, &k, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_FALSE(sb_statcache_lookup(c, "x", 1, &k, &id));
+	sb_statcache_free(c);
+}
+
+TEST(statcache_corruption_means_empty)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, 2000000000000LL);
+	for (uint64_t i = 0; i < 50; i++) {
+		char path[32];
+		int len = snprintf(path, sizeof(path), "f%02" PRIu64, i);
+		sb_statcache_key k = key_of(i);
+		sb_id id;
+		id_of(i, &id);
+		ASSERT_OK(sb_statcache_record(c, path, (size_t)len, &k, &id));
+	}
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_test_sh("cp index good"), 0);
+	off_t size = 0;
+	struct stat st;
+	ASSERT_OK(stat("good", &st));
+	size = st.st_size;
+
+	/* every single flipped byte, at a spread of offsets, is caught */
+	for (off_t off = 0; off < size; off += 7) {
+		ASSERT_EQ(sb_test_sh("cp good index && printf '\\377' | dd of=index bs=1 seek=%lld "
+				     "conv=notrunc status=none && ! cmp -s good index",
+				     (long long)off),
+			  0);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_CORRUPT);
+		ASSERT_EQ(sb_statcache_count(c), 0);
+		ASSERT_TRUE(sb_statcache_problem(c) != NULL);
+		sb_statcache_free(c);
+	}
+	const char *damage[] = {
+	    "truncate -s 0 index",	    "truncate -s -1 index",
+	    "truncate -s +1 index",	    "head -c 100 /dev/urandom > index",
+	    "rm index && ln -s good index", "rm index && mkdir index",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(damage); i++) {
+		ASSERT_EQ(sb_test_sh("rm -rf index && cp good index && %s", damage[i]), 0);
+		int r = sb_statcache_load(AT_FDCWD, "index", &c, &err);
+		if (r != SB_STATCACHE_CORRUPT)
+			sb_test_fail(__FILE__, __LINE__, "'%s': load gave %d", damage[i], r);
+		ASSERT_EQ(sb_statcache_count(c), 0);
+		sb_statcache_free(c);
+	}
+	/* A stale lock left by a crash does not stop the next save. */
+	ASSERT_EQ(sb_test_sh("rm -rf index && cp good index && touch index.lock"), 0);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), 50);
+	sb_statcache_begin(c);
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_EQ(access("index.lock", F_OK), -1);
+	sb_statcache_free(c);
+}

@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "sb-test.h"
+#include "fileio.h"
+#include "hash.h"
+#include "store-internal.h"
+#include "store.h"
+
+/* ---- helpers ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Object i: deterministic content of mixed kinds (text-like, random, zeros). */
+static size_t make_obj(unsigned i, uint8_t *buf, size_t cap)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ull * (i + 1);
+	size_t len = (size_t)(rng_next(&s) % (i % 10 == 0 ? cap : 4096));
+	switch (i % 3) {
+	case 0:
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (uint8_t)rng_next(&s);
+		break;
+	case 1:
+		for (size_t k = 0; k < len; k++)
+			buf[k] = "the quick brown fox jumps\n"[(k + i) % 26];
+		break;
+	default:
+		memset(buf, 0, len);
+		if (len > 8)
+			memcpy(buf, &i, sizeof(i));
+	}
+	return len;
+}
+
+static sb_store *open_store(sb_store_flags flags)
+{
+	sb_store *s = NULL;
+	sb_error err = SB_ERROR_INIT;
+	int r = sb_store_open("store", flags, &s, &err);
+	if (r < 0)
+		sb_test_fail(__FILE__, __LINE__, "open: %s", err.msg);
+	return s;
+}
+
+#define OBJ_CAP (300u << 10)
+
+static void put_range(sb_store *s, unsigned from, unsigned to, sb_id *ids)
+{
+	uint8_t *buf = malloc(OBJ_CAP);
+	ASSERT_TRUE(buf);
+	for (unsigned i = from; i < to; i++) {
+		size_t len = make_obj(i, buf, OBJ_CAP);
+		sb_error err = SB_ERROR_INIT;
+		int r = sb_store_put(s, (sb_obj_type)(1 + i % 3), buf, len, &ids[i], &err);
+		if (r < 0)
+			sb_test_fail(__FILE__, __LINE__, "put %u: %s", i, err.msg);
+	}
+	free(buf);
+}
+
+static void check_range(sb_store *s, unsigned from, unsigned to, const sb_id *ids)
+{
+	uint8_t *buf = malloc(OBJ_CAP);
+	ASSERT_TRUE(buf);
+	for (unsigned i = from; i < to; i++) {
+		size_t len = make_obj(i, buf, OBJ_CAP), got_len = 0;
+		void *data = NULL;
+		sb_obj_type type = 0;
+		sb_error err = SB_ERROR_INIT;
+		int r = sb_store_get(s, &ids[i], 0, &type, &data, &got_len, &err);
+		if (r < 0)
+			sb_test_fail(__FILE__, __LINE__, "get %u: %s", i, err.msg);
+		ASSERT_EQ(type, 1 + i % 3);
+		ASSERT_EQ(got_len, len);
+		ASSERT_MEMEQ(data, buf, len);
+		free(data);
+	}
+	free(buf);
+}
+
+static int count_files(const char *suffix)
+{
+	DIR *d = opendir("store/packs");
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *de;
+	size_t sl = strlen(suffix);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Path of the only file with this suffix in store/packs (static buffer). */
+static const char *only_file(const char *suffix)
+{
+	static char path[512];
+	ASSERT_EQ(count_files(suffix), 1);
+	DIR *d = opendir("store/packs");
+	struct dirent *de;
+	size_t sl = strlen(suffix);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0)
+			snprintf(path, sizeof(path), "store/packs/%s", de->d_name);
+	}
+	closedir(d);
+	return path;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	ASSERT_OK(stat(path, &st));
+	return st.st_size;
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	chmod(path, 0644);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_OK(fd);
+	uint8_t b;
+	ASSERT_EQ(pread(fd, &b, 1, off), 1);
+	b ^= 0xff;
+	ASSERT_EQ(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+typedef struct problems {
+	int n;
+	int with_id;
+	char last[512];
+	sb_id last_id;
+} problems;
+
+static void on_problem(void *userdata, const sb_id *id, const char *what)
+{
+	problems *p = userdata;
+	p->n++;
+	if (id) {
+		p->with_id++;
+		p->last_id = *id;
+	}
+	snprintf(p->last, sizeof(p->last), "%s", what);
+}
+
+static int verify(sb_store *s, problems *p, uint64_t *checked)
+{
+	sb_error err = SB_ERROR_INIT;
+	memset(p, 0, sizeof(*p));
+	int r = sb_store_verify_objects(s, on_problem, p, checked, &err);
+	if (r < 0)
+		sb_test_fail(__FILE__, __LINE__, "verify: %s", err.msg);
+	ASSERT_EQ(r, p->n);
+	return r;
+}
+
+static int count_cb(void *userdata, const sb_id *id, sb_obj_type type)
+{
+	(*(uint64_t *)userdata)++;
+	return 0;
+}
+
+static uint64_t count_objects(sb_store *s)
+{
+	uint64_t n = 0;
+	ASSERT_OK(sb_store_foreach(s, count_cb, &n, NULL));
+	return n;
+}
+
+/* ---- tests ---- */
+
+TEST(id_matches_independent_sha256)
+{
+	/* "sbobj" type:u8 len:le64 payload, hashed by coreutils. */
+	static const char payload[] = "hello\n";
+	sb_id id;
+	sb_store_hash(SB_OBJ_BLOB, payload, 6, &id);
+	ASSERT_EQ(sb_test_sh("printf 'sbobj\\001\\006\\0\\0\\0\\0\\0\\0\\0hello\\n' > obj"), 0);
+	char *want = sb_test_sh_out("sha256sum obj | cut -c1-64");
+	want[strcspn(want, "\n")] = 0;
+	char hex[SB_HEX_LEN + 1];
+	ASSERT_STREQ(sb_id_to_hex(&id, hex), want);
+	free(want);
+}
+
+TEST(round_trip_many_objects)
+{
+	enum { N = 3000 };
+	static sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, N, ids);
+	check_range(s, 0, N, ids); /* from the unflushed pack */
+	sb_store_stats st;
+	sb_store_get_stats(s, &st);
+	ASSERT_EQ(st.objects_written + st.objects_deduped, N);
+	ASSERT_EQ(st.objects_read, N);
+	ASSERT_TRUE(st.bytes_written > 0);
+	ASSERT_EQ(count_objects(s), st.objects_written);
+	for (unsigned i = 0; i < N; i += 97) {
+		sb_obj_type t;
+		size_t len;
+		ASSERT_TRUE(sb_store_has(s, &ids[i]));
+		ASSERT_OK(sb_store_stat(s, &ids[i], &t, &len, NULL));
+		ASSERT_EQ(t, 1 + i % 3);
+	}
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+
+	s = open_store(0);
+	check_range(s, 0, N, ids);
+	problems p;
+	uint64_t checked = 0;
+	ASSERT_EQ(verify(s, &p, &checked), 0);
+	ASSERT_EQ(checked, count_objects(s));
+	sb_store_free(s);
+	ASSERT_EQ(count_files(".pack"), 1);
+	ASSERT_EQ(count_files(".idx"), 1);
+}
+
+TEST(missing_object_and_wrong_type)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id id, other;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_TREE, "tree!", 5, &id, NULL));
+	sb_store_hash(SB_OBJ_BLOB, "nope", 4, &other);
+	void *data = NULL;
+	size_t len;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_get(s, &other, 0, NULL, &data, &len, &err), -ENOENT);
+	char hex[SB_HEX_LEN + 1];
+	ASSERT_TRUE(strstr(err.msg, sb_id_to_hex(&other, hex)));
+	ASSERT_ERR(sb_store_get(s, &id, SB_OBJ_BLOB, NULL, &data, &len, &err), -EBADMSG);
+	ASSERT_OK(sb_store_get(s, &id, SB_OBJ_TREE, NULL, &data, &len, &err));
+	ASSERT_EQ(len, 5);
+	ASSERT_MEMEQ(data, "tree!", 5);
+	free(data);
+	ASSERT_ERR(sb_store_put(s, (sb_obj_type)9, "x", 1, &id, NULL), -EINVAL);
+	sb_store_free(s);
+
+	/* read-only: no writes, and no store directory created on the way */
+	s = open_store(0);
+	ASSERT_ERR(sb_store_put(s, SB_OBJ_BLOB, "x", 1, &id, NULL), -EROFS);
+	sb_store_free(s);
+	sb_store *none = NULL;
+	ASSERT_ERR(sb_store_open("absent", 0, &none, &err), -ENOENT);
+	ASSERT_TRUE(strstr(err.msg, "absent"));
+	ASSERT_OK(sb_store_open("a/b/c", SB_STORE_CREATE | SB_STORE_WRITE, &none, NULL));
+	sb_store_free(none);
+}
+
+TEST(empty_and_max_sized_objects)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id id;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "", 0, &id, NULL));
+	void *data;
+	size_t len = 99;
+	ASSERT_OK(sb_store_get(s, &id, SB_OBJ_BLOB, NULL, &data, &len, NULL));
+	ASSERT_EQ(len, 0);
+	free(data);
+	uint8_t *big = calloc(1, SB_OBJ_MAX + 1);
+	ASSERT_TRUE(big);
+	big[12345] = 1;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, big, SB_OBJ_MAX, &id, NULL));
+	ASSERT_ERR(sb_store_put(s, SB_OBJ_BLOB, big, SB_OBJ_MAX + 1, &id, NULL), -EFBIG);
+	ASSERT_OK(sb_store_get(s, &id, SB_OBJ_BLOB, NULL, &data, &len, NULL));
+	ASSERT_EQ(len, SB_OBJ_MAX);
+	ASSERT_MEMEQ(data, big, SB_OBJ_MAX);
+	free(data);
+	free(big);
+	sb_store_free(s);
+}
+
+TEST(dedup_within_writer_and_across_opens)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id a, b;
+	static const char text[] = "same bytes, same id";
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, sizeof(text), &a, NULL));
+	off_t size1 = file_size(only_file(".pack"));
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, sizeof(text), &b, NULL));
+	ASSERT_TRUE(sb_id_eq(&a, &b));
+	ASSERT_EQ(file_size(only_file(".pack")), size1);
+	/* same bytes, other type: another object */
+	ASSERT_OK(sb_store_put(s, SB_OBJ_TREE, text, sizeof(text), &b, NULL));
+	ASSERT_FALSE(sb_id_eq(&a, &b));
+	sb_store_stats st;
+	sb_store_get_stats(s, &st);
+	ASSERT_EQ(st.objects_written, 2);
+	ASSERT_EQ(st.objects_deduped, 1);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+
+	s = open_store(SB_STORE_WRITE);
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, sizeof(text), &b, NULL));
+	ASSERT_OK(sb_store_put(s, SB_OBJ_TREE, text, sizeof(text), &b, NULL));
+	sb_store_get_stats(s, &st);
+	ASSERT_EQ(st.objects_written, 0);
+	ASSERT_EQ(st.objects_deduped, 2);
+	ASSERT_OK(sb_store_flush(s, NULL)); /* nothing to write: no new pack */
+	sb_store_free(s);
+	ASSERT_EQ(count_files(".pack"), 1);
+}
+
+TEST(two_processes_write_at_once)
+{
+	enum { N = 1200 };
+	static sb_id ids[N + 400];
+	sb_store_free(open_store(SB_STORE_WRITE | SB_STORE_CREATE));
+	pid_t pids[2];
+	for (int c = 0; c < 2; c++) {
+		pids[c] = fork();
+		ASSERT_OK(pids[c]);
+		if (pids[c] == 0) {
+			/* both write [0, N) in opposite orders plus 200 objects of their own */
+			sb_store *s = open_store(SB_STORE_WRITE);
+			uint8_t *buf = malloc(OBJ_CAP);
+			for (unsigned k = 0; k < N + 200; k++) {
+				unsigned i = k < N ? (c ? N - 1 - k : k) : N + 200 * c + (k - N);
+				size_t len = make_obj(i, buf, OBJ_CAP);
+				sb_id id;
+				if (sb_store_put(s, (sb_obj_type)(1 + i % 3), buf, len, &id, NULL) <
+				    0)
+					_exit(1);
+			}
+			if (sb_store_flush(s, NULL) < 0)
+				_exit(2);
+			sb_store_free(s);
+			free(buf);
+			_exit(0);
+		}
+	}
+	for (int c = 0; c < 2; c++) {
+		int st;
+		ASSERT_EQ(waitpid(pids[c], &st, 0), pids[c]);
+		ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	ASSERT_EQ(count_files(".pack"), 2);
+	ASSERT_EQ(count_files(".idx"), 2);
+
+	sb_store *s = open_store(SB_STORE_WRITE);
+	put_range(s, 0, N + 400, ids); /* computes the ids; all must dedup */
+	sb_store_stats st;
+	sb_store_get_stats(s, &st);
+	ASSERT_EQ(st.objects_written, 0);
+	check_range(s, 0, N + 400, ids);
+	uint64_t unique = count_objects(s);
+	ASSERT_TRUE(unique <= N + 400);
+	problems p;
+	uint64_t checked;
+	ASSERT_EQ(verify(s, &p, &checked), 0);
+	ASSERT_TRUE(checked >= unique);
+	sb_store_free(s);
+}
+
+TEST(second_writer_sees_flushed_objects)
+{
+	enum { N = 300 };
+	static sb_id ids[2 * N];
+	sb_store *a = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_store *b = open_store(SB_STORE_WRITE); /* opened before a writes */
+	put_range(a, 0, N, ids);
+	ASSERT_FALSE(sb_store_has(b, &ids[0]));
+	ASSERT_OK(sb_store_flush(a, NULL));
+	/* b finds a's objects once it re-reads the index list on a miss */
+	check_range(b, 0, N, ids);
+	ASSERT_TRUE(sb_store_has(b, &ids[1]));
+	put_range(b, 0, 2 * N, ids);
+	sb_store_stats st;
+	sb_store_get_stats(b, &st);
+	ASSERT_EQ(st.objects_written + st.objects_deduped, 2 * N);
+	ASSERT_TRUE(st.objects_deduped >= N);
+	/* a keeps appending to its pack after its flush; the next flush rewrites its idx */
+	put_range(a, N, 2 * N, ids);
+	ASSERT_OK(sb_store_flush(a, NULL));
+	ASSERT_OK(sb_store_flush(b, NULL));
+	sb_store_free(a);
+	sb_store_free(b);
+	ASSERT_EQ(count_files(".idx"), 2);
+	sb_store *c = open_store(0);
+	check_range(c, 0, 2 * N, ids);
+	problems p;
+	ASSERT_EQ(verify(c, &p, NULL), 0);
+	sb_store_free(c);
+}
+
+TEST(unflushed_pack_is_ignored)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id kept, lost;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "kept", 4, &kept, NULL));
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	s = open_store(SB_STORE_WRITE);
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "lost", 4, &lost, NULL));
+	sb_store_free(s); /* no flush: as if the process died */
+	ASSERT_EQ(count_files(".pack"), 2);
+	ASSERT_EQ(count_files(".idx"), 1);
+
+	s = open_store(SB_STORE_WRITE);
+	ASSERT_TRUE(sb_store_has(s, &kept));
+	ASSERT_FALSE(sb_store_has(s, &lost));
+	void *data;
+	size_t len;
+	ASSERT_ERR(sb_store_get(s, &lost, 0, NULL, &data, &len, NULL), -ENOENT);
+	problems p;
+	uint64_t checked;
+	ASSERT_EQ(verify(s, &p, &checked), 0);
+	ASSERT_EQ(checked, 1);
+	/* storing it again works and is durable this time */
+	sb_id again;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "lost", 4, &again, NULL));
+	ASSERT_TRUE(sb_id_eq(&again, &lost));
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	s = open_store(0);
+	ASSERT_TRUE(sb_store_has(s, &lost));
+	sb_store_free(s);
+}
+
+/* Flip every byte of a lone record in turn: each flip must be caught. */
+static void flip_every_byte(const void *payload, size_t len)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id id;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, payload, len, &id, NULL));
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	char hex[SB_HEX_LEN + 1];
+	sb_id_to_hex(&id, hex);
+	const char *pack = only_file(".pack");
+	char pack_name[128];
+	snprintf(pack_name, sizeof(pack_name), "%s", strrchr(pack, '/') + 1);
+	off_t size = file_size(pack);
+	ASSERT_TRUE(size > SB_PACK_HEADER_LEN + SB_REC_HEADER_LEN);
+
+	for (off_t off = SB_PACK_HEADER_LEN; off < size; off++) {
+		flip_byte(pack, off);
+		s = open_store(0);
+		void *data = NULL;
+		size_t got;
+		sb_error err = SB_ERROR_INIT;
+		int r = sb_store_get(s, &id, 0, NULL, &data, &got, &err);
+		if (r != -EBADMSG)
+			sb_test_fail(__FILE__, __LINE__, "flip at %lld of %lld: get = %d (%s)",
+				     (long long)off, (long long)size, r, err.msg);
+		ASSERT_TRUE(strstr(err.msg, hex));
+		ASSERT_TRUE(strstr(err.msg, pack_name));
+		problems p;
+		ASSERT_EQ(verify(s, &p, NULL), 1);
+		ASSERT_EQ(p.with_id, 1);
+		ASSERT_TRUE(sb_id_eq(&p.last_id, &id));
+		sb_store_free(s);
+		flip_byte(pack, off);
+	}
+	s = open_store(0);
+	void *data;
+	size_t got;
+	ASSERT_OK(sb_store_get(s, &id, 0, NULL, &data, &got, NULL));
+	ASSERT_EQ(got, len);
+	ASSERT_MEMEQ(data, payload, len);
+	free(data);
+	sb_store_free(s);
+}
+
+TEST(flipped_byte_in_compressed_record)
+{
+	char text[2000];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "abcabcabd\n"[i % 10];
+	flip_every_byte(text, sizeof(text));
+}
+
+TEST(flipped_byte_in_raw_record)
+{
+	uint8_t rnd[300];
+	uint64_t s = 42;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		rnd[i] = (uint8_t)rng_next(&s);
+	flip_every_byte(rnd, sizeof(rnd));
+}
+
+TEST(flipped_byte_named_by_verify_among_many)
+{
+	enum { N = 200 };
+	static sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, N, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *pack = only_file(".pack");
+	flip_byte(pack, file_size(pack) - 1); /* inside the last record */
+	s = open_store(0);
+	problems p;
+	uint64_t checked;
+	ASSERT_EQ(verify(s, &p, &checked), 1);
+	ASSERT_EQ(checked, count_objects(s));
+	void *data;
+	size_t len;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_get(s, &p.last_id, 0, NULL, &data, &len, &err), -EBADMSG);
+	printf("# %s\n# verify: %s\n", err.msg, p.last);
+	sb_store_free(s);
+}
+
+TEST(truncated_pack)
+{
+	enum { N = 100 };
+	static sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, N, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *pack = only_file(".pack");
+	off_t size = file_size(pack);
+	ASSERT_OK(truncate(pack, size - 5000));
+	s = open_store(0);
+	problems p;
+	int n = verify(s, &p, NULL);
+	ASSERT_TRUE(n >= 1);
+	ASSERT_TRUE(strstr(p.last, "truncated"));
+	ASSERT_TRUE(strstr(p.last, "past the end"));
+	void *data;
+	size_t len;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_get(s, &p.last_id, 0, NULL, &data, &len, &err), -EBADMSG);
+	ASSERT_TRUE(strstr(err.msg, "truncated"));
+	sb_store_free(s);
+}
+
+TEST(corrupt_idx_checksum)
+{
+	enum { N = 50 };
+	static sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, N, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *idx = only_file(".idx");
+	char idx_name[128];
+	snprintf(idx_name, sizeof(idx_name), "%s", strrchr(idx, '/') + 1);
+	flip_byte(idx, SB_IDX_HEADER_LEN + 7);
+
+	s = open_store(SB_STORE_WRITE); /* open still works: verify must run */
+	ASSERT_FALSE(sb_store_has(s, &ids[3]));
+	void *data;
+	size_t len;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_get(s, &ids[3], 0, NULL, &data, &len, &err), -EBADMSG);
+	ASSERT_TRUE(strstr(err.msg, idx_name));
+	ASSERT_TRUE(strstr(err.msg, "checksum"));
+	problems p;
+	ASSERT_EQ(verify(s, &p, NULL), 1);
+	ASSERT_EQ(p.with_id, 0);
+	ASSERT_TRUE(strstr(p.last, idx_name));
+	ASSERT_TRUE(strstr(p.last, "checksum mismatch"));
+	uint64_t n = 0;
+	ASSERT_ERR(sb_store_foreach(s, count_cb, &n, &err), -EBADMSG);
+	sb_store_free(s);
+}
+
+/* An idx with a valid checksum whose entry claims ~4 GiB: rejected, never allocated. */
+TEST(huge_length_fields_do_not_allocate)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id id;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "small", 5, &id, NULL));
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *idx = only_file(".idx");
+	char *data;
+	size_t len;
+	ASSERT_OK(sb_read_file_at(AT_FDCWD, idx, 1 << 20, &data, &len, NULL));
+	ASSERT_EQ(len, SB_IDX_HEADER_LEN + SB_IDX_ENTRY_LEN + SB_IDX_TRAILER_LEN);
+	uint8_t *e = (uint8_t *)data + SB_IDX_HEADER_LEN;
+	memset(e + 40, 0xff, 8); /* raw_len and stored_len */
+	sb_id sum;
+	sb_sha256_buf(data, len - SB_IDX_TRAILER_LEN, &sum);
+	memcpy(data + len - SB_IDX_TRAILER_LEN, sum.b, SB_ID_LEN);
+	chmod(idx, 0644);
+	ASSERT_OK(sb_write_atomic(AT_FDCWD, idx, data, len, 0444, 0, NULL));
+	free(data);
+
+	s = open_store(0);
+	void *obj;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_get(s, &id, 0, NULL, &obj, &len, &err), -EBADMSG);
+	problems p;
+	ASSERT_EQ(verify(s, &p, NULL), 1);
+	ASSERT_TRUE(strstr(p.last, "invalid"));
+
+	/* The record reader bounds lengths itself too. */
+	sb_entry bogus = {.id = id,
+			  .offset = SB_PACK_HEADER_LEN,
+			  .raw_len = 0xfffffff0u,
+			  .stored_len = 0xfffffff0u,
+			  .type = SB_OBJ_BLOB,
+			  .flags = SB_REC_ZSTD};
+	sb_zctx z = {0};
+	sb_rec_problem prob;
+	ASSERT_ERR(sb_pack__read_record(-1, "pack-x", &bogus, &z, &obj, &prob, &err), -EBADMSG);
+	ASSERT_EQ(prob, SB_REC_BAD_HEADER);
+	sb_store_free(s);
+}
+
+/* A record header that lies about its length while the idx is right. */
+TEST(bogus_record_header_length)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id id;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "x", 1, &id, NULL));
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *pack = only_file(".pack");
+	chmod(pack, 0644);
+	int fd = open(pack, O_RDWR | O_CLOEXEC);
+	ASSERT_OK(fd);
+	ASSERT_EQ(pwrite(fd, "\xff\xff\xff\x7f", 4, SB_PACK_HEADER_LEN + 12), 4);
+	close(fd);
+	s = open_store(0);
+	void *obj;
+	size_t len;
+	ASSERT_ERR(sb_store_get(s, &id, 0, NULL, &obj, &len, NULL), -EBADMSG);
+	sb_store_free(s);
+}
+
+TEST(pack_rolls_over_at_cap)
+{
+	enum { N = 400 };
+	static sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	s->pack_max = 1 << 20;
+	put_range(s, 0, N, ids);
+	int packs = count_files(".pack");
+	ASSERT_TRUE(packs >= 3);
+	check_range(s, 0, N, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	ASSERT_EQ(count_files(".idx"), packs);
+	s = open_store(0);
+	check_range(s, 0, N, ids);
+	problems p;
+	ASSERT_EQ(verify(s, &p, NULL), 0);
+	sb_store_free(s);
+}
+
+typedef struct thread_arg {
+	sb_store *s;
+	unsigned seed;
+	sb_id *ids;
+	int failed;
+} thread_arg;
+
+enum { MT_N = 1500 };
+
+static void *mt_worker(void *p)
+{
+	thread_arg *a = p;
+	uint8_t *buf = malloc(OBJ_CAP);
+	uint64_t rs = a->seed * 7919 + 1;
+	for (unsigned k = 0; k < MT_N && buf; k++) {
+		/* everyone stores everything, each in its own order, reading back as it goes */
+		unsigned i = (unsigned)((k + a->seed * 500) % MT_N);
+		size_t len = make_obj(i, buf, OBJ_CAP);
+		sb_id id;
+		if (sb_store_put(a->s, (sb_obj_type)(1 + i % 3), buf, len, &id, NULL) < 0) {
+			a->failed = 1;
+			break;
+		}
+		a->ids[i] = id;
+		unsigned j = (unsigned)(rng_next(&rs) % (k + 1));
+		j = (unsigned)((j + a->seed * 500) % MT_N);
+		void *data;
+		size_t got;
+		len = make_obj(j, buf, OBJ_CAP);
+		if (sb_store_get(a->s, &a->ids[j], 0, NULL, &data, &got, NULL) < 0 || got != len ||
+		    memcmp(data, buf, len) != 0) {
+			a->failed = 2;
+			break;
+		}
+		free(data);
+	}
+	free(buf);
+	return NULL;
+}
+
+TEST(four_threads_put_consistently)
+{
+	static sb_id ids[4][MT_N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	pthread_t th[4];
+	thread_arg args[4];
+	for (unsigned t = 0; t < 4; t++) {
+		args[t] = (thread_arg){s, t, ids[t], 0};
+		ASSERT_EQ(pthread_create(&th[t], NULL, mt_worker, &args[t]), 0);
+	}
+	for (unsigned t = 0; t < 4; t++) {
+		ASSERT_EQ(pthread_join(th[t], NULL), 0);
+		ASSERT_EQ(args[t].failed, 0);
+	}
+	for (unsigned i = 0; i < MT_N; i++)
+		for (unsigned t = 1; t < 4; t++)
+			ASSERT_TRUE(sb_id_eq(&ids[0][i], &ids[t][i]));
+	sb_store_stats st;
+	sb_store_get_stats(s, &st);
+	uint64_t unique = count_objects(s);
+	ASSERT_EQ(st.objects_written, unique);
+	ASSERT_EQ(st.objects_written + st.objects_deduped, 4 * MT_N);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	s = open_store(0);
+	check_range(s, 0, MT_N, ids[0]);
+	problems p;
+	uint64_t checked;
+	ASSERT_EQ(verify(s, &p, &checked), 0);
+	ASSERT_EQ(checked, unique);
+	sb_store_free(s);
+}
+
+/* Lookup speed and the memory the table takes for 100k+ objects. */
+TEST(hundred_thousand_objects)
+{
+	enum { N = 120000 };
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id *ids = malloc(N * sizeof(*ids));
+	ASSERT_TRUE(ids);
+	for (unsigned i = 0; i < N; i++) {
+		char b[32];
+		int n = snprintf(b, sizeof(b), "object %u", i);
+		ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, b, (size_t)n, &ids[i], NULL));
+	}
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s = open_store(SB_STORE_WRITE);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double open_ms =
+	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	ASSERT_EQ(s->n_tab, N);
+	size_t table_bytes = s->n_tab * sizeof(sb_entry);
+	ASSERT_TRUE(table_bytes < 10u << 20);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < N; i++)
+		ASSERT_TRUE(sb_store_has(s, &ids[i]));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double has_us =
+	    ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / N;
+	printf("# open %.1f ms, table %zu KiB, has() %.2f us\n", open_ms, table_bytes >> 10,
+	       has_us);
+	sb_store_free(s);
+	free(ids);
+}
+
+/* Many packs (no gc for a long time) must not exhaust the process's fds. */
+TEST(many_packs_low_fd_limit)
+{
+	enum { PACKS = 120 };
+	sb_id ids[PACKS];
+	for (unsigned i = 0; i < PACKS; i++) {
+		sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+		char b[32];
+		int n = snprintf(b, sizeof(b), "pack %u", i);
+		ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, b, (size_t)n, &ids[i], NULL));
+		ASSERT_OK(sb_store_flush(s, NULL));
+		sb_store_free(s);
+	}
+	ASSERT_EQ(count_files(".idx"), PACKS);
+	struct rlimit rl = {48, 48};
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		SB_SKIP("cannot lower RLIMIT_NOFILE (under valgrind?): %s", strerror(errno));
+	sb_store *s = open_store(SB_STORE_WRITE);
+	for (int round = 0; round < 2; round++)
+		for (unsigned i = 0; i < PACKS; i++) {
+			void *data;
+			size_t len;
+			sb_error err = SB_ERROR_INIT;
+			int r = sb_store_get(s, &ids[i], SB_OBJ_BLOB, NULL, &data, &len, &err);
+			if (r < 0)
+				sb_test_fail(__FILE__, __LINE__, "get %u: %s", i, err.msg);
+			free(data);
+		}
+	problems p;
+	ASSERT_EQ(verify(s, &p, NULL), 0);
+	sb_store_free(s);
+}
+
+/* A miss re-reads the indexes only when packs/ changed since the last read. */
+TEST(miss_rereads_indexes_only_after_a_change)
+{
+	sb_store *w = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id a, b, missing;
+	ASSERT_OK(sb_store_put(w, SB_OBJ_BLOB, "a", 1, &a, NULL));
+	ASSERT_OK(sb_store_flush(w, NULL));
+	sb_store_free(w);
+	/* as if the last change were long ago */
+	struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+	ASSERT_OK(utimensat(AT_FDCWD, "store/packs", old, 0));
+
+	sb_store *s = open_store(0);
+	uint64_t base = s->reloads;
+	sb_store_hash(SB_OBJ_BLOB, "nowhere", 7, &missing);
+	for (int i = 0; i < 50; i++) {
+		void *data;
+		size_t len;
+		ASSERT_ERR(sb_store_get(s, &missing, 0, NULL, &data, &len, NULL), -ENOENT);
+		ASSERT_ERR(sb_store_stat(s, &missing, NULL, NULL, NULL), -ENOENT);
+	}
+	ASSERT_EQ(s->reloads, base);
+
+	w = open_store(SB_STORE_WRITE);
+	ASSERT_OK(sb_store_put(w, SB_OBJ_BLOB, "b", 1, &b, NULL));
+	ASSERT_OK(sb_store_flush(w, NULL));
+	sb_store_free(w);
+	void *data;
+	size_t len;
+	ASSERT_OK(sb_store_get(s, &b, SB_OBJ_BLOB, NULL, &data, &len, NULL));
+	free(data);
+	ASSERT_EQ(s->reloads, base + 1);
+	sb_store_free(s);
+}
