@@ -6,6 +6,7 @@
 #include "changelist.h"
 #include "cli.h"
 #include "diffout.h"
+#include "session.h"
 #include "snapshot.h"
 
 enum { FMT_PATCH, FMT_STAT, FMT_NAME_STATUS };
@@ -94,16 +95,33 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 	_cleanup_(sb_workspace_freep) sb_workspace *w = NULL;
 	if (sb_cli_open(cli, nids == 2 ? 0 : SB_WS_WRITE, &w, &err) < 0)
 		return sb_cli_fail(cli, &err);
-	if (nids == 0 && sb_snapshot_latest(w, &a_id, &err) < 0)
-		return sb_cli_fail(cli, &err);
-
 	side a = {0}, b = {.snapshot = -1};
+	bool staged = false;
+	if (nids == 0) {
+		/* A run's staged changes come first: they are what waits for review. */
+		sb_session sess;
+		int sr = sb_session_read(w, &sess, &err);
+		if (sr < 0 && sr != -ENOENT)
+			return sb_cli_fail(cli, &err);
+		if (sr >= 0 && sess.state == SB_SESSION_STAGED && sess.has_staged) {
+			staged = true;
+			a_id = sess.baseline;
+			b.root = sess.staged_root;
+		}
+		if (sr >= 0)
+			sb_session_release(&sess);
+		if (!staged && sb_snapshot_latest(w, &a_id, &err) < 0)
+			return sb_cli_fail(cli, &err);
+	}
+
 	int status = SB_EXIT_FAIL;
 	sb_cli_changes ch = {0};
 	sb_store *store = sb_workspace_store(w);
 	if (load_side(w, a_id, &a, &err) < 0)
 		goto out;
-	if (b_id >= 0) {
+	if (staged) {
+		/* b.root is the staged tree */
+	} else if (b_id >= 0) {
 		if (load_side(w, b_id, &b, &err) < 0)
 			goto out;
 	} else if (sb_cli_scan_current(cli, w, a.exclusions, &b.root, NULL, &err) < 0) {
@@ -123,6 +141,8 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 		cJSON_AddNumberToObject(j, "from", (double)a.snapshot);
 		if (b.snapshot >= 0)
 			cJSON_AddNumberToObject(j, "to", (double)b.snapshot);
+		else if (staged)
+			cJSON_AddStringToObject(j, "to", "staged");
 		else
 			cJSON_AddStringToObject(j, "to", "workspace");
 		cJSON_AddItemToObject(j, "changes", sb_cli_changes_json(&ch));
@@ -138,7 +158,7 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	sb_cli_info(cli, "compared %s with %s: %zu changes, %" PRIu64 " tree objects read",
-		    ids[0] ? ids[0] : "latest", b.snapshot >= 0 ? ids[1] : "the workspace", ch.n,
+		    ids[0] ? ids[0] : "latest", b.snapshot >= 0 ? ids[1] : staged ? "the staged changes" : "the workspace", ch.n,
 		    reads);
 	status = SB_EXIT_OK;
 out:

@@ -4,6 +4,8 @@
 #include "capture.h"
 #include "changelist.h"
 #include "cli.h"
+#include "session.h"
+#include <string.h>
 
 int cmd_status(sb_cli *cli, int argc, char **argv)
 {
@@ -40,6 +42,16 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 		sb_cli_changes_release(&ch);
 		return sb_cli_fail(cli, &err);
 	}
+	sb_session sess;
+	sb_error serr = SB_ERROR_INIT;
+	int sr = sb_session_read(w, &sess, &serr);
+	const char *pending = sr == -ENOENT		     ? NULL
+			      : sr < 0			     ? "unreadable"
+			      : sess.state == SB_SESSION_STAGED ? "staged"
+			      : sb_session_is_stale(&sess)   ? "interrupted"
+							     : "running";
+	if (sr >= 0)
+		sb_session_release(&sess);
 	if (cli->json) {
 		char hex[SB_HEX_LEN + 1];
 		cJSON *j = cJSON_CreateObject();
@@ -48,11 +60,22 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 		cJSON_AddBoolToObject(j, "clean", ch.n == 0);
 		cJSON_AddItemToObject(j, "changes", sb_cli_changes_json(&ch));
 		cJSON_AddItemToObject(j, "scan", sb_cli_scan_json(&scan));
+		if (pending)
+			cJSON_AddStringToObject(j, "session", pending);
+		else
+			cJSON_AddNullToObject(j, "session");
 		sb_cli_json_out(j);
 	} else {
 		if (ch.n == 0 && !cli->quiet)
 			printf("no changes since snapshot %" PRId64 "\n", latest);
 		sb_cli_print_name_status(cli, &ch);
+		if (pending && strcmp(pending, "staged") == 0)
+			printf("a run's changes are staged: 'snapbox diff' to review, 'snapbox apply' "
+			       "or 'snapbox discard'\n");
+		else if (pending && strcmp(pending, "running") == 0)
+			printf("a run is in progress\n");
+		else if (pending)
+			printf("the last run was interrupted: 'snapbox discard' clears it\n");
 	}
 	sb_snapshot_release(&base);
 	sb_cli_changes_release(&ch);

@@ -7,6 +7,36 @@
 #include "cli.h"
 
 static const sb_verb verbs[] = {
+	{"run", cmd_run, "run a command in the sandbox over a copy-on-write overlay",
+	 "snapbox run [OPTIONS] -- CMD [ARG...]\n\n"
+	 "Snapshots the workspace (reusing the latest snapshot when nothing changed), then runs\n"
+	 "CMD in new user/mount/pid/ipc/uts/net/cgroup namespaces with the workspace behind a\n"
+	 "copy-on-write overlay: nothing it writes reaches the workspace. Afterwards the changes\n"
+	 "are staged for review: 'snapbox diff', then 'snapbox apply' or 'snapbox discard'.\n\n"
+	 "  --apply              land the changes at once (still recorded as a snapshot)\n"
+	 "  --net none|host      network: loopback only (default) or the host's\n"
+	 "  --memory SIZE        memory limit (swap 0), e.g. 512M\n"
+	 "  --cpus N             CPU quota, e.g. 0.5\n"
+	 "  --pids N             process limit\n"
+	 "  --timeout DURATION   kill the whole sandbox after DURATION (exit 124), e.g. 30s\n"
+	 "  --seccomp FILE       a Docker/OCI seccomp JSON profile; 'unconfined' turns it off\n"
+	 "  --nofile N, --fsize SIZE   rlimits (core dumps are always off)\n"
+	 "  --ro PATH, --rw PATH extra host paths, read-only or read-write (rw writes through!)\n"
+	 "  --hide PATH          mask a host path (secrets like ~/.ssh are masked by default)\n"
+	 "  --env K=V, --env K   set or pass through an environment variable\n"
+	 "  --backend auto|kernel|fuse  the copy-on-write layer (default auto)\n"
+	 "  --allow-degraded     run even when a requested layer or limit cannot be enforced\n"
+	 "  --strict             also refuse to run without Landlock\n\n"
+	 "Exit status: the command's own; 128+N when killed by signal N; 124 on timeout;\n"
+	 "125 when snapbox failed before the command ran; 126 not executable; 127 not found.\n"},
+	{"apply", cmd_apply, "land the staged changes of the last run",
+	 "snapbox apply [--force] [--dry-run] [PATH...]\n\n"
+	 "Writes the staged changes (all, or those under the given paths; the rest stay staged)\n"
+	 "into the workspace and records the result as a snapshot (reason 'apply'). Refuses when\n"
+	 "a path the run changed was also changed in the workspace since, listing the\n"
+	 "conflicts; --force lets the staged version win.\n"},
+	{"discard", cmd_discard, "drop the staged changes of the last run",
+	 "snapbox discard\n\nDrops the staged changes (or what an interrupted run left).\n"},
 	{"snapshot", cmd_snapshot, "record the workspace as it is now",
 	 "snapbox snapshot [-m MESSAGE] [--exclude PATTERN]...\n\n"
 	 "Records the workspace into the store (reason 'manual'). When nothing changed since\n"
@@ -26,7 +56,8 @@ static const sb_verb verbs[] = {
 	 "workspace since the latest snapshot, like 'git status --short'.\n"},
 	{"diff", cmd_diff, "compare snapshots and the workspace",
 	 "snapbox diff [--stat | --name-status | --json] [A [B]] [-- PATH...]\n\n"
-	 "  (no argument)   the latest snapshot against the workspace\n"
+	 "  (no argument)   the staged changes of the last run, if any; else the latest\n"
+	 "                  snapshot against the workspace\n"
 	 "  A               snapshot A against the workspace\n"
 	 "  A B             snapshot A against snapshot B\n\n"
 	 "  --stat          a diffstat per file\n"

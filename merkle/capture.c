@@ -3,6 +3,7 @@
 
 #include "capture.h"
 #include "ignore.h"
+#include "json.h"
 #include "statcache.h"
 
 static int load_ignore(sb_workspace *w, const char *const *excludes, sb_ignore **ret, sb_error *err)
@@ -31,24 +32,6 @@ static char **ignore_patterns(const sb_ignore *ign)
 	char **v = calloc(n + 1, sizeof(char *));
 	for (size_t i = 0; v && i < n; i++)
 		if (!(v[i] = strdup(sb_ignore_pattern(ign, i)))) {
-			for (size_t j = 0; j < i; j++)
-				free(v[j]);
-			free(v);
-			return NULL;
-		}
-	return v;
-}
-
-static char **strv_copy(char *const *src)
-{
-	size_t n = 0;
-	while (src && src[n])
-		n++;
-	if (!src)
-		return NULL;
-	char **v = calloc(n + 1, sizeof(char *));
-	for (size_t i = 0; v && i < n; i++)
-		if (!(v[i] = strdup(src[i]))) {
 			for (size_t j = 0; j < i; j++)
 				free(v[j]);
 			free(v);
@@ -131,7 +114,7 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 			s.root = res.root;
 			s.reason = strdup(opts->reason ? opts->reason : "manual");
 			s.message = opts->message ? strdup(opts->message) : NULL;
-			s.command = strv_copy(opts->command);
+			s.command = sb_strv_copy(opts->command);
 			s.exit_status = opts->exit_status;
 			s.isolation = opts->isolation ? strdup(opts->isolation) : NULL;
 			s.exclusions = ignore_patterns(ign);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "fileio.h"
+#include "json.h"
 #include "snapshot.h"
 
 #define MANIFEST_MAX (16u << 20)
@@ -19,22 +20,13 @@ void sb_snapshot_init(sb_snapshot *s)
 	s->exit_status = -1;
 }
 
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 void sb_snapshot_release(sb_snapshot *s)
 {
 	free(s->reason);
 	free(s->message);
 	free(s->isolation);
-	strv_free(s->command);
-	strv_free(s->exclusions);
+	sb_strv_free(s->command);
+	sb_strv_free(s->exclusions);
 	sb_snapshot_init(s);
 }
 
@@ -133,14 +125,6 @@ int sb_snapshot_latest(sb_workspace *w, int64_t *ret_id, sb_error *err)
 	return 0;
 }
 
-static cJSON *strv_to_json(char **v)
-{
-	cJSON *a = cJSON_CreateArray();
-	for (char **p = v; a && p && *p; p++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(*p));
-	return a;
-}
-
 /* cJSON numbers are doubles: integers above 2^53 would lose bits. */
 static cJSON *num(int64_t v)
 {
@@ -171,20 +155,18 @@ int sb_snapshot_write(sb_workspace *w, sb_snapshot *s, sb_error *err)
 	cJSON_AddItemToObject(j, "parent", s->parent >= 0 ? num(s->parent) : cJSON_CreateNull());
 	cJSON_AddStringToObject(j, "root", sb_id_to_hex(&s->root, hex));
 	cJSON_AddStringToObject(j, "time", sb_format_time(s->time_ns, tbuf, sizeof(tbuf)));
-	/* Nanoseconds exceed a double's 53 bits: keep them as a decimal string. */
-	char ns[32];
-	snprintf(ns, sizeof(ns), "%" PRId64, s->time_ns);
-	cJSON_AddStringToObject(j, "time_ns", ns);
+	/* Nanoseconds exceed a double's 53 bits: kept as a decimal string. */
+	sb_json_add_i64str(j, "time_ns", s->time_ns);
 	cJSON_AddStringToObject(j, "reason", s->reason ? s->reason : "manual");
 	cJSON_AddItemToObject(j, "message",
 			      s->message ? cJSON_CreateString(s->message) : cJSON_CreateNull());
 	cJSON_AddItemToObject(j, "command",
-			      s->command ? strv_to_json(s->command) : cJSON_CreateNull());
+			      s->command ? sb_json_strv(s->command) : cJSON_CreateNull());
 	cJSON_AddItemToObject(j, "exit_status",
 			      s->exit_status >= 0 ? num(s->exit_status) : cJSON_CreateNull());
 	cJSON_AddItemToObject(j, "isolation",
 			      s->isolation ? cJSON_CreateString(s->isolation) : cJSON_CreateNull());
-	cJSON_AddItemToObject(j, "exclusions", strv_to_json(s->exclusions));
+	cJSON_AddItemToObject(j, "exclusions", sb_json_strv(s->exclusions));
 	cJSON *st = cJSON_AddObjectToObject(j, "stats");
 	if (st) {
 		cJSON_AddItemToObject(st, "files", num((int64_t)s->stats.files));
@@ -229,71 +211,6 @@ static int bad(sb_error *err, const char *file, const char *what)
 			    file, what);
 }
 
-static int get_int(const cJSON *j, const char *key, bool nullable, int64_t *ret)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-	if (nullable && (!v || cJSON_IsNull(v))) {
-		*ret = -1;
-		return 0;
-	}
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9.007199254740992e15 ||
-	    v->valuedouble != (double)(int64_t)v->valuedouble)
-		return -1;
-	*ret = (int64_t)v->valuedouble;
-	return 0;
-}
-
-static int get_time(const cJSON *j, int64_t *ret)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "time_ns");
-	if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '-')
-		return -1;
-	char *end;
-	errno = 0;
-	long long t = strtoll(v->valuestring, &end, 10);
-	if (errno || *end)
-		return -1;
-	*ret = t;
-	return 0;
-}
-
-static int get_str(const cJSON *j, const char *key, bool nullable, char **ret)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-	if (nullable && (!v || cJSON_IsNull(v))) {
-		*ret = NULL;
-		return 0;
-	}
-	if (!cJSON_IsString(v))
-		return -1;
-	*ret = strdup(v->valuestring);
-	return *ret ? 0 : -1;
-}
-
-static int get_strv(const cJSON *j, const char *key, char ***ret)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-	*ret = NULL;
-	if (!v || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsArray(v))
-		return -1;
-	int n = cJSON_GetArraySize(v);
-	char **out = calloc((size_t)n + 1, sizeof(char *));
-	if (!out)
-		return -1;
-	int i = 0;
-	const cJSON *e;
-	cJSON_ArrayForEach (e, v) {
-		if (!cJSON_IsString(e) || !(out[i++] = strdup(e->valuestring))) {
-			strv_free(out);
-			return -1;
-		}
-	}
-	*ret = out;
-	return 0;
-}
-
 int sb_snapshot_read(sb_workspace *w, int64_t id, sb_snapshot *ret, sb_error *err)
 {
 	char name[64];
@@ -320,29 +237,29 @@ int sb_snapshot_read(sb_workspace *w, int64_t id, sb_snapshot *ret, sb_error *er
 	char *root = NULL;
 	if (!cJSON_IsObject(j))
 		what = "not a JSON object";
-	else if (get_int(j, "version", false, &version) < 0 || version != 1)
+	else if (sb_json_get_int(j, "version", false, &version) < 0 || version != 1)
 		what = "unknown version";
-	else if (get_int(j, "id", false, &fid) < 0 || fid != id)
+	else if (sb_json_get_int(j, "id", false, &fid) < 0 || fid != id)
 		what = "id does not match the file name";
-	else if (get_int(j, "parent", true, &s.parent) < 0)
+	else if (sb_json_get_int(j, "parent", true, &s.parent) < 0)
 		what = "bad parent";
-	else if (get_str(j, "root", false, &root) < 0 || sb_id_from_hex(root, &s.root) < 0)
+	else if (sb_json_get_str(j, "root", false, &root) < 0 || sb_id_from_hex(root, &s.root) < 0)
 		what = "bad root id";
-	else if (get_time(j, &s.time_ns) < 0)
+	else if (sb_json_get_i64str(j, "time_ns", &s.time_ns) < 0)
 		what = "bad time";
-	else if (get_str(j, "reason", false, &s.reason) < 0)
+	else if (sb_json_get_str(j, "reason", false, &s.reason) < 0)
 		what = "bad reason";
-	else if (get_str(j, "message", true, &s.message) < 0)
+	else if (sb_json_get_str(j, "message", true, &s.message) < 0)
 		what = "bad message";
-	else if (get_strv(j, "command", &s.command) < 0)
+	else if (sb_json_get_strv(j, "command", &s.command) < 0)
 		what = "bad command";
-	else if (get_str(j, "isolation", true, &s.isolation) < 0)
+	else if (sb_json_get_str(j, "isolation", true, &s.isolation) < 0)
 		what = "bad isolation";
-	else if (get_strv(j, "exclusions", &s.exclusions) < 0)
+	else if (sb_json_get_strv(j, "exclusions", &s.exclusions) < 0)
 		what = "bad exclusions";
 	else {
 		int64_t es;
-		if (get_int(j, "exit_status", true, &es) < 0 || es > 255)
+		if (sb_json_get_int(j, "exit_status", true, &es) < 0 || es > 255)
 			what = "bad exit status";
 		else
 			s.exit_status = (int)es;
@@ -359,7 +276,7 @@ int sb_snapshot_read(sb_workspace *w, int64_t id, sb_snapshot *ret, sb_error *er
 			 {"deleted", &s.stats.deleted}};
 		for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
 			int64_t v;
-			if (get_int(st, f[i].k, true, &v) < 0) {
+			if (sb_json_get_int(st, f[i].k, true, &v) < 0) {
 				what = "bad stats";
 				break;
 			}

@@ -12,15 +12,16 @@
  *
  * An object id is SHA-256 over a typed, length-prefixed header plus the
  * uncompressed payload:  "sbobj" type:u8 len:le64 payload.  The payload is
- * stored zstd-compressed. Every byte read back is re-hashed before use, and a
- * mismatch is -EBADMSG naming the object.
+ * stored zstd-compressed (raw when it does not compress). Every byte read back
+ * is re-hashed before use, and a mismatch is -EBADMSG naming the object. The
+ * file formats are described in store-internal.h.
  *
  * Calling sequence:
  *
  *   sb_store *s;
  *   sb_store_open(root, SB_STORE_WRITE, &s, err);
  *   sb_store_put(s, SB_OBJ_BLOB, data, len, &id, err);   any thread
- *   sb_store_get(s, &id, &type, &data, &len, err);         any thread
+ *   sb_store_get(s, &id, 0, &type, &data, &len, err);      any thread
  *   sb_store_flush(s, err);   finish the pack: write its index, fsync pack,
  *                             index and packs/ — then, and only then, may a
  *                             manifest that references the objects be renamed
@@ -31,7 +32,7 @@
  * Each writer appends to a pack of its own, created on the first put, so two
  * processes never contend. put() of an id already present anywhere in the
  * store writes nothing. get() of an id written by another process since open
- * re-reads the index list once before giving -ENOENT.
+ * re-reads the index list once (if packs/ changed) before giving -ENOENT.
  *
  * put/get/has are safe to call from several threads at once (hashing and
  * compression happen outside the store's lock).
@@ -42,7 +43,8 @@
  * report it): its objects are simply unknown, and a get() miss then says
  * -EBADMSG naming that index instead of -ENOENT.
  *
- * A store keeps one fd per pack it has read from until sb_store_free.
+ * A store keeps an fd open per pack it reads from, closing idle ones beyond
+ * 256 or when the process runs out of fds.
  */
 
 #include <stdbool.h>

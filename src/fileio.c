@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "fileio.h"
@@ -144,4 +145,33 @@ int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, 
 			return sb_error_errno(err, -r, "fsync directory of '%s'", name);
 	}
 	return 0;
+}
+
+int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err)
+{
+	if (unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return sb_error_errno(err, errno, "remove '%s'", name);
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES && fchmodat(dir_fd, name, 0700, 0) == 0)
+		fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : sb_error_errno(err, errno, "open '%s'", name);
+	/* Emptying needs write and search permission on the directory itself. */
+	(void)fchmod(fd, 0700);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return sb_error_errno(err, errno, "read '%s'", name);
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r >= 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			r = sb_remove_tree_at(dirfd(d), de->d_name, err);
+	closedir(d);
+	if (r >= 0 && unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = sb_error_errno(err, errno, "remove directory '%s'", name);
+	return r;
 }

@@ -39,5 +39,12 @@ int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, s
 int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, mode_t mode,
 		    sb_write_flags flags, sb_error *err);
 
+/*
+ * Removes name under dir_fd and, if it is a directory, everything in it,
+ * without following any symlink; directories without write or search
+ * permission for us are chmod'ed first. A missing name is not an error.
+ */
+int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err);
+
 /* fsync a directory given as (dir_fd, name); name may be "." */
 int sb_fsync_dir_at(int dir_fd, const char *name);

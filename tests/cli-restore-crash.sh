@@ -36,12 +36,13 @@ cat "$T/A.sums" "$T/B.sums" | LC_ALL=C sort -u >"$T/allowed"
 
 iterations=${SB_CRASH_ITERATIONS:-50}
 torn=0
+killed=0
 for i in $(seq 1 "$iterations"); do
 	target=$((i % 2))
-	sb -C "$ws" restore "$target" >/dev/null 2>&1 &
+	"$SNAPBOX" -C "$ws" restore "$target" >/dev/null 2>&1 &
 	pid=$!
 	sleep "0.$(printf '%03d' $((RANDOM % 300)))"
-	kill -9 "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null && killed=$((killed + 1))
 	wait "$pid" 2>/dev/null
 	# Every file present must be one of the two versions (temp files aside).
 	bad=$(cd "$ws" && find . -type f ! -name '.sb-tmp-*' -print0 | xargs -0 sha256sum | LC_ALL=C sort | comm -23 - "$T/allowed" | head -3)
@@ -50,6 +51,7 @@ for i in $(seq 1 "$iterations"); do
 		diag "iteration $i: $bad"
 	fi
 done
+check "restore was killed mid-run in $killed of $iterations iterations" test "$killed" -ge $((iterations / 3))
 check "no torn file in $iterations kills" test "$torn" = 0
 expect_status 0 "the next restore 1 completes" sb -C "$ws" --json restore 1
 check "with snapshot 1's root" test "$(jq_ 'd["root"]' <"$T/.out")" = "$root1"

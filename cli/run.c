@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "capture.h"
+#include "changelist.h"
+#include "overlay.h"
+#include "progress.h"
+#include "run.h"
+#include "session.h"
+#include "stage.h"
+
+/* A run that cannot start: say why, exit 125 (docker run's "the daemon failed"). */
+static int setup_failed(sb_cli *cli, const sb_error *err)
+{
+	sb_cli_fail(cli, err);
+	return SB_EXIT_SETUP;
+}
+
+static int refuse_pending(sb_cli *cli, sb_workspace *w)
+{
+	sb_session s;
+	sb_error err = SB_ERROR_INIT;
+	int r = sb_session_read(w, &s, &err);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return setup_failed(cli, &err);
+	bool staged = s.state == SB_SESSION_STAGED;
+	bool stale = sb_session_is_stale(&s);
+	sb_session_release(&s);
+	if (staged)
+		sb_cli_failf(cli, "a previous run's changes are still staged in '%s'; review them "
+			     "with 'snapbox diff', then 'snapbox apply' or 'snapbox discard'",
+			     sb_workspace_path(w));
+	else if (stale)
+		sb_cli_failf(cli, "a previous run on '%s' did not finish (snapbox was killed); "
+			     "'snapbox discard' clears it",
+			     sb_workspace_path(w));
+	else
+		sb_cli_failf(cli, "another run is in progress on '%s'", sb_workspace_path(w));
+	return SB_EXIT_SETUP;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_result *res,
+			  const sb_cli_changes *ch, uint64_t staged_bytes,
+			  const sb_isolation_report *rep)
+{
+	if (cli->quiet)
+		return;
+	FILE *f = stderr;
+	if (res->timed_out)
+		fprintf(f, "snapbox: %s timed out after %s and was killed\n", o->argv[0],
+			o->iso.timeout);
+	else if (res->outcome == SB_SANDBOX_SIGNALED)
+		fprintf(f, "snapbox: %s was killed by signal %d\n", o->argv[0], res->signal);
+	else if (res->outcome == SB_SANDBOX_EXITED && res->exit_code != 0)
+		fprintf(f, "snapbox: %s exited with status %d\n", o->argv[0], res->exit_code);
+	if (rep)
+		sb_isolation_report_print(f, rep);
+	if (ch->n == 0) {
+		fprintf(f, "snapbox: no changes to the workspace\n");
+		return;
+	}
+	sb_diff_counts n = {0};
+	for (size_t i = 0; i < ch->n; i++) {
+		const sb_cli_change *x = &ch->v[i];
+		const sb_tree_entry *e = x->status == 'D' ? &x->old : &x->new;
+		bool color = cli->color_err;
+		const char *c = x->status == 'A' ? SB_C_GREEN : x->status == 'D' ? SB_C_RED : SB_C_YELLOW;
+		fprintf(f, "%s%c%s ", sb_cli_c(color, c), x->status, sb_cli_c(color, SB_C_RESET));
+		sb_cli_put_path(f, x->path, x->path_len);
+		fputs(e->type == SB_FT_DIR ? "/\n" : "\n", f);
+		if (e->type == SB_FT_DIR)
+			continue;
+		n.added += x->status == 'A';
+		n.deleted += x->status == 'D';
+		n.modified += x->status == 'M';
+		n.typechanged += x->status == 'T';
+	}
+	char sz[32];
+	fprintf(f, "%" PRIu64 " added, %" PRIu64 " modified, %" PRIu64 " deleted, %" PRIu64
+		   " type changed; %s staged\n",
+		n.added, n.modified, n.deleted, n.typechanged,
+		sb_cli_size(staged_bytes, sz, sizeof(sz)));
+	if (!o->apply)
+		fprintf(f, "review: snapbox diff   land: snapbox apply   drop: snapbox discard\n");
+}
+
+static cJSON *result_json(const sb_sandbox_result *res, int64_t baseline, const sb_id *staged,
+			  const sb_cli_changes *ch, const sb_isolation_report *rep,
+			  const char *isolation)
+{
+	char hex[SB_HEX_LEN + 1];
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddNumberToObject(j, "exit_status", res->exit_code);
+	if (res->outcome == SB_SANDBOX_SIGNALED)
+		cJSON_AddNumberToObject(j, "signal", res->signal);
+	cJSON_AddBoolToObject(j, "timed_out", res->timed_out);
+	cJSON_AddNumberToObject(j, "baseline", (double)baseline);
+	if (staged)
+		cJSON_AddStringToObject(j, "staged_root", sb_id_to_hex(staged, hex));
+	cJSON_AddStringToObject(j, "isolation", isolation);
+	cJSON_AddItemToObject(j, "changes", sb_cli_changes_json(ch));
+	if (rep)
+		cJSON_AddItemToObject(j, "resources", sb_isolation_report_json(rep));
+	return j;
+}
+
+int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
+{
+	sb_error err = SB_ERROR_INIT;
+	_cleanup_(sb_workspace_freep) sb_workspace *w = NULL;
+	if (sb_cli_open(cli, SB_WS_CREATE | SB_WS_WRITE, &w, &err) < 0)
+		return setup_failed(cli, &err);
+	if (sb_workspace_lock(w, 0, &err) < 0)
+		return setup_failed(cli, &err);
+	int r = refuse_pending(cli, w);
+	if (r)
+		return r;
+	if (o->backend && strcmp(o->backend, "auto") != 0 && strcmp(o->backend, "kernel") != 0) {
+		sb_error_set(&err, EOPNOTSUPP,
+			     "--backend %s: only the kernel overlay backend is available in this "
+			     "build; use --backend kernel (or auto)",
+			     o->backend);
+		return setup_failed(cli, &err);
+	}
+
+	/* 1. The baseline: reused when the workspace is unchanged. */
+	sb_progress p;
+	sb_progress_init(&p, cli, "baseline");
+	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
+	co.reason = "baseline";
+	co.command = o->argv;
+	co.progress = sb_progress_scan;
+	co.warn = sb_progress_warn;
+	co.userdata = &p;
+	sb_capture_result base;
+	r = sb_capture(w, &co, &base, &err);
+	sb_progress_done(&p);
+	if (r < 0)
+		return setup_failed(cli, &err);
+	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id, base.reused ? " (reused)" : "");
+	sb_cli_scan_info(cli, &base.scan);
+
+	/* 2. The session record, before anything runs: a crash leaves it for discard. */
+	sb_session sess;
+	sb_session_init(&sess);
+	sess.state = SB_SESSION_RUNNING;
+	sess.baseline = base.id;
+	sess.baseline_root = base.root;
+	sess.command = o->argv;
+	sess.started_ns = now_ns();
+	sess.pid = getpid();
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (sb_session_layers(w, &upper, &work, &err) < 0 || sb_session_write(w, &sess, &err) < 0)
+		return setup_failed(cli, &err);
+
+	/* 3. The sandbox. */
+	sb_sandbox_config cfg;
+	sb_sandbox_config_init(&cfg);
+	cfg.argv = (const char *const *)o->argv;
+	cfg.workspace = sb_workspace_path(w);
+	cfg.store = sb_workspace_store_path(w);
+	cfg.net = o->iso.net;
+	cfg.hide = o->hide;
+	cfg.n_hide = o->n_hide;
+	cfg.env = o->env;
+	cfg.n_env = o->n_env;
+	cfg.flags |= SB_SANDBOX_FORWARD_SIGNALS;
+	_cleanup_free_ sb_sandbox_bind *binds = calloc(o->n_ro + o->n_rw + 1, sizeof(*binds));
+	if (!binds)
+		return SB_EXIT_SETUP;
+	for (size_t i = 0; i < o->n_ro; i++)
+		binds[cfg.n_binds++] = (sb_sandbox_bind){o->ro[i], false};
+	for (size_t i = 0; i < o->n_rw; i++)
+		binds[cfg.n_binds++] = (sb_sandbox_bind){o->rw[i], true};
+	cfg.binds = binds;
+
+	_cleanup_(sb_overlay_freep) sb_overlay *ov = NULL;
+	if (sb_overlay_new(sb_workspace_path(w), upper, work, 0, &ov, &err) < 0)
+		return setup_failed(cli, &err);
+	cfg.workspace_mount = sb_overlay_mount_hook;
+	cfg.workspace_mount_data = ov;
+
+	_cleanup_(sb_isolation_freep) sb_isolation *iso = NULL;
+	if (sb_isolation_prepare(&o->iso, sb_workspace_path(w), &cfg, &iso, &err) < 0)
+		return setup_failed(cli, &err);
+	for (size_t i = 0; i < sb_isolation_warning_count(iso); i++)
+		sb_cli_warn(cli, "%s", sb_isolation_warning(iso, i));
+	char layers[512] = "";
+	sb_isolation_summary(iso, layers, sizeof(layers));
+	sb_cli_info(cli, "isolation: %s%s", sb_sandbox_uses_userns(&cfg) ? "userns " : "", layers);
+
+	sb_sandbox_result res;
+	r = sb_sandbox_run(&cfg, &res, &err);
+	sb_isolation_report rep = {0};
+	sb_error ferr = SB_ERROR_INIT;
+	int fr = sb_isolation_finish(iso, r < 0 ? NULL : &res, &rep, &ferr);
+	if (r < 0)
+		return setup_failed(cli, &err);
+	if (fr < 0)
+		sb_cli_warn(cli, "%s", ferr.msg);
+	if (res.outcome == SB_SANDBOX_SETUP_FAILED || res.outcome == SB_SANDBOX_EXEC_FAILED) {
+		/* Nothing ran (or nothing could be run): no session to keep. */
+		sb_cli_failf(cli, "%s", res.message[0] ? res.message : "the sandbox could not start");
+		sb_error e2 = SB_ERROR_INIT;
+		(void)sb_session_remove(w, &e2);
+		return res.exit_code;
+	}
+
+	/* 4. What the command changed: the upper layer, staged as a tree. */
+	sb_changes changes = SB_CHANGES_INIT;
+	sb_id staged;
+	sb_stage_stats sst = {0};
+	r = sb_upper_read_path(upper, 0, &changes, &err);
+	_cleanup_close_ int upper_fd = r < 0 ? -1 : open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r >= 0 && upper_fd < 0)
+		r = sb_error_errno(&err, errno, "open '%s'", upper);
+	if (r >= 0)
+		r = sb_stage_upper(sb_workspace_store(w), &base.root, &changes, upper_fd, &staged,
+				   &sst, &err);
+	sb_changes_release(&changes);
+	if (r >= 0)
+		r = sb_store_flush(sb_workspace_store(w), &err);
+	if (r < 0) {
+		sb_cli_fail(cli, &err);
+		sb_cli_failf(cli, "the changes are kept in '%s'; 'snapbox discard' drops them",
+			     upper);
+		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
+	}
+
+	sb_cli_changes ch = {0};
+	r = sb_diff_trees(sb_workspace_store(w), &base.root, &staged, NULL, sb_cli_changes_collect,
+			  &ch, &err);
+	if (r >= 0 && sb_id_eq(&staged, &base.root)) {
+		r = sb_session_remove(w, &err);
+	} else if (r >= 0) {
+		sess.state = SB_SESSION_STAGED;
+		sess.has_staged = true;
+		sess.staged_root = staged;
+		sess.exit_status = res.exit_code;
+		sess.isolation = layers;
+		r = sb_session_write(w, &sess, &err);
+		if (r >= 0)
+			r = sb_session_drop_layers(w, &err);
+	}
+	if (r < 0) {
+		sb_cli_changes_release(&ch);
+		sb_cli_fail(cli, &err);
+		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
+	}
+	if (cli->json)
+		sb_cli_json_out(result_json(&res, base.id, sb_id_eq(&staged, &base.root) ? NULL : &staged,
+					    &ch, &rep, layers));
+	else
+		print_summary(cli, o, &res, &ch, sst.bytes, &rep);
+	bool pending = ch.n > 0 || !sb_id_eq(&staged, &base.root);
+	sb_cli_changes_release(&ch);
+
+	if (o->apply && pending) {
+		int st = sb_cli_apply_session(cli, w, NULL, false, false);
+		if (st != SB_EXIT_OK)
+			return st;
+	}
+	return res.timed_out ? SB_EXIT_TIMEOUT : res.exit_code;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Staging: a sandboxed run's upper layer, read into a change list
+ * (src/changes.h), becomes a tree in the store: the baseline tree with the
+ * changes applied (edit.h), contents read from the upper directory through
+ * the beneath-resolver. Once staged, the upper directory is no longer needed:
+ * diff, apply and discard work on store objects alone.
+ *
+ * Cost: O(size of the changes), plus O(changes x depth) trees.
+ */
+
+#include "changes.h"
+#include "error.h"
+#include "store.h"
+
+typedef struct sb_stage_stats {
+	uint64_t files, bytes, deletions, dirs;
+} sb_stage_stats;
+
+int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *changes, int upper_fd,
+		   sb_id *ret_root, sb_stage_stats *ret_stats, sb_error *err);

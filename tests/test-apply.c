@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "sb-test.h"
+#include "apply.h"
+#include "edit.h"
+#include "export.h"
+#include "scan.h"
+#include "stage.h"
+#include "store.h"
+
+/* Type, mode, size, link target and content of every entry (no times). */
+#define LISTING                                                                                    \
+	"cd %s && { find . -mindepth 1 -printf '%%y %%m %%s %%l|%%P\\n' | LC_ALL=C sort; "        \
+	"find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; }"
+
+static sb_store *open_store(void)
+{
+	sb_store *s = NULL;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_OK(sb_store_open("store", SB_STORE_WRITE | SB_STORE_CREATE, &s, &err));
+	return s;
+}
+
+static void scan(sb_store *s, const char *dir, sb_id *ret)
+{
+	sb_error err = SB_ERROR_INIT;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	sb_scan_opts o = {0};
+	sb_scan_stats st;
+	ASSERT_OK(sb_scan_run(s, fd, &o, ret, &st, &err));
+	close(fd);
+}
+
+static void export_to(sb_store *s, const sb_id *root, const char *dir)
+{
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_OK(mkdir(dir, 0755));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	ASSERT_OK(sb_export_tree(s, root, fd, 0, NULL, &err));
+	close(fd);
+}
+
+static void same_tree(const char *a, const char *b)
+{
+	char *x = sb_test_sh_out(LISTING, a), *y = sb_test_sh_out(LISTING, b);
+	if (strcmp(x, y) != 0) {
+		fprintf(stderr, "# %s:\n%s# %s:\n%s", a, x, b, y);
+		ASSERT_STREQ(x, y);
+	}
+	free(x);
+	free(y);
+}
+
+static void add(sb_changes *c, const char *path, sb_change_kind kind, sb_ftype type,
+		uint32_t mode, bool opaque)
+{
+	sb_change *e = sb_changes_add(c, path, strlen(path));
+	ASSERT_TRUE(e != NULL);
+	e->kind = kind;
+	e->type = type;
+	e->mode = mode;
+	e->opaque = opaque;
+}
+
+/*
+ * A hand-made upper layer: a modified file, a new directory with a file, a
+ * deleted file, a deleted directory, an opaque directory, a symlink, a fifo.
+ * The staged tree must equal the expected tree built with cp/rm.
+ */
+static void make_base_and_upper(sb_changes *c)
+{
+	ASSERT_EQ(sb_test_sh("mkdir -p ws/keep ws/gone ws/opq/old ws/sub && echo a > ws/a && "
+			     "echo b > ws/b && echo k > ws/keep/k && echo g > ws/gone/g && "
+			     "echo o > ws/opq/old/o && echo s > ws/sub/s && "
+			     "mkdir -p up/newdir up/opq up/sub && echo A2 > up/a && "
+			     "echo x > up/newdir/x && echo fresh > up/opq/fresh && "
+			     "ln -s a up/sub/link && mkfifo up/sub/pipe && chmod 700 up/sub"),
+		  0);
+	add(c, "a", SB_CHANGE_WRITE, SB_FT_REG, 0644, false);
+	add(c, "b", SB_CHANGE_DELETE, SB_FT_NONE, 0, false);
+	add(c, "gone", SB_CHANGE_DELETE, SB_FT_NONE, 0, false);
+	add(c, "newdir", SB_CHANGE_WRITE, SB_FT_DIR, 0755, false);
+	add(c, "newdir/x", SB_CHANGE_WRITE, SB_FT_REG, 0644, false);
+	add(c, "opq", SB_CHANGE_WRITE, SB_FT_DIR, 0755, true);
+	add(c, "opq/fresh", SB_CHANGE_WRITE, SB_FT_REG, 0644, false);
+	add(c, "sub", SB_CHANGE_WRITE, SB_FT_DIR, 0700, false);
+	add(c, "sub/link", SB_CHANGE_WRITE, SB_FT_SYMLINK, 0777, false);
+	add(c, "sub/pipe", SB_CHANGE_WRITE, SB_FT_FIFO, 0644, false);
+	sb_changes_sort(c);
+	ASSERT_EQ(sb_test_sh("cp -a ws exp && cp -a up/a exp/a && rm -r exp/b exp/gone exp/opq && "
+			     "cp -a up/newdir up/opq exp/ && cp -a up/sub/link up/sub/pipe exp/sub/ "
+			     "&& chmod 700 exp/sub"),
+		  0);
+}
+
+TEST(stage_upper_equals_expected_tree)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	sb_changes c = SB_CHANGES_INIT;
+	make_base_and_upper(&c);
+	sb_id base, staged;
+	scan(s, "ws", &base);
+	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sb_stage_stats st;
+	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, &st, &err));
+	ASSERT_EQ(st.deletions, 2);
+	export_to(s, &staged, "out");
+	same_tree("out", "exp");
+	ASSERT_FALSE(sb_id_eq(&base, &staged));
+	close(up);
+	sb_changes_release(&c);
+	sb_store_free(s);
+}
+
+TEST(edit_rejects_edits_below_files)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	ASSERT_EQ(sb_test_sh("mkdir ws && echo f > ws/f"), 0);
+	sb_id base, out;
+	scan(s, "ws", &base);
+	sb_edit e = {.path = "f/x", .path_len = 3, .op = SB_EDIT_DELETE};
+	ASSERT_ERR(sb_tree_edit(s, &base, &e, 1, &out, NULL, &err), -ENOTDIR);
+	sb_edit m = {.path = "missing/x", .path_len = 9, .op = SB_EDIT_DELETE};
+	ASSERT_ERR(sb_tree_edit(s, &base, &m, 1, &out, NULL, &err), -ENOENT);
+	ASSERT_TRUE(strstr(err.msg, "missing") != NULL);
+	sb_store_free(s);
+}
+
+static char conflicts[4096];
+static void on_conflict(void *ud, const char *path, size_t len, const char *why)
+{
+	size_t n = strlen(conflicts);
+	snprintf(conflicts + n, sizeof(conflicts) - n, "%.*s;", (int)len, path);
+}
+
+TEST(apply_lands_changes_and_refuses_drift)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	sb_changes c = SB_CHANGES_INIT;
+	make_base_and_upper(&c);
+	sb_id base, staged, cur;
+	scan(s, "ws", &base);
+	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, NULL, &err));
+	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	/* Drift on a path the session changed: refused, nothing written. */
+	ASSERT_EQ(sb_test_sh("echo drift >> ws/a && echo mine > ws/unrelated"), 0);
+	char *before = sb_test_sh_out(LISTING, "ws");
+	scan(s, "ws", &cur);
+	sb_apply_opts o = {0};
+	sb_apply_result res;
+	conflicts[0] = 0;
+	ASSERT_ERR(sb_apply(s, ws, &base, &staged, &cur, &o, on_conflict, NULL, &res, &err),
+		   -ESTALE);
+	ASSERT_STREQ(conflicts, "a;");
+	char *after = sb_test_sh_out(LISTING, "ws");
+	ASSERT_STREQ(before, after);
+	free(after);
+
+	/* --force: the staged version wins, unrelated edits stay. */
+	o.flags = SB_APPLY_FORCE;
+	ASSERT_OK(sb_apply(s, ws, &base, &staged, &cur, &o, on_conflict, NULL, &res, &err));
+	ASSERT_FALSE(res.has_remaining);
+	ASSERT_EQ(sb_test_sh("echo mine > exp/unrelated"), 0);
+	same_tree("ws", "exp");
+	sb_id now;
+	scan(s, "ws", &now);
+	ASSERT_TRUE(sb_id_eq(&now, &res.merged)); /* the snapshot needs no re-scan */
+	free(before);
+	close(ws);
+	close(up);
+	sb_changes_release(&c);
+	sb_store_free(s);
+}
+
+TEST(apply_some_paths_keeps_the_rest_staged)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	sb_changes c = SB_CHANGES_INIT;
+	make_base_and_upper(&c);
+	sb_id base, staged, cur;
+	scan(s, "ws", &base);
+	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, NULL, &err));
+	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	scan(s, "ws", &cur);
+	const char *paths[] = {"newdir", "b", NULL};
+	sb_apply_opts o = {.paths = paths};
+	sb_apply_result res;
+	ASSERT_OK(sb_apply(s, ws, &base, &staged, &cur, &o, NULL, NULL, &res, &err));
+	ASSERT_TRUE(access("ws/newdir/x", F_OK) == 0);
+	ASSERT_TRUE(access("ws/b", F_OK) < 0);
+	ASSERT_TRUE(access("ws/gone/g", F_OK) == 0); /* not selected: still staged */
+	ASSERT_TRUE(res.has_remaining);
+	/* Applying the rest gives the full expected tree. */
+	scan(s, "ws", &cur);
+	sb_apply_opts all = {0};
+	sb_apply_result res2;
+	ASSERT_OK(sb_apply(s, ws, &res.merged, &res.remaining, &cur, &all, NULL, NULL, &res2, &err));
+	same_tree("ws", "exp");
+	close(ws);
+	close(up);
+	sb_changes_release(&c);
+	sb_store_free(s);
+}
+
+TEST(apply_never_writes_through_a_planted_symlink)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	ASSERT_EQ(sb_test_sh("mkdir -p ws/dir outside up/dir && echo old > ws/dir/f && "
+			     "echo precious > outside/f && echo new > up/dir/f"),
+		  0);
+	sb_id base, staged, cur;
+	scan(s, "ws", &base);
+	sb_changes c = SB_CHANGES_INIT;
+	add(&c, "dir", SB_CHANGE_WRITE, SB_FT_DIR, 0755, false);
+	add(&c, "dir/f", SB_CHANGE_WRITE, SB_FT_REG, 0644, false);
+	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, NULL, &err));
+	/* The workspace's dir is swapped for a symlink to outside. */
+	ASSERT_EQ(sb_test_sh("rm -r ws/dir && ln -s ../outside ws/dir"), 0);
+	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	scan(s, "ws", &cur);
+	sb_apply_opts o = {.flags = SB_APPLY_FORCE};
+	sb_apply_result res;
+	conflicts[0] = 0;
+	ASSERT_OK(sb_apply(s, ws, &base, &staged, &cur, &o, on_conflict, NULL, &res, &err));
+	ASSERT_TRUE(strstr(conflicts, "dir") != NULL);
+	ASSERT_EQ(sb_test_sh("test \"$(cat outside/f)\" = precious && test ! -L ws/dir && "
+			     "test \"$(cat ws/dir/f)\" = new"),
+		  0);
+	close(ws);
+	close(up);
+	sb_changes_release(&c);
+	sb_store_free(s);
+}
