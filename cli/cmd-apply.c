@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "diff.h"
 #include "ignore.h"
 #include "run.h"
 #include "session.h"
@@ -39,6 +40,77 @@ static int protect_from(sb_workspace *w, char **patterns, sb_ignore **ret, sb_er
 		return r;
 	*ret = TAKE_PTR(ign);
 	return 0;
+}
+
+/* How a diff moves a snapshot's content counts. */
+typedef struct delta {
+	sb_diff_counts c;
+	int64_t files, dirs, symlinks, fifos, bytes;
+} delta;
+
+static void type_delta(delta *d, const sb_tree_entry *x, int64_t sign)
+{
+	switch (x->type) {
+	case SB_FT_REG:
+		d->files += sign;
+		d->bytes += sign * (int64_t)x->size;
+		break;
+	case SB_FT_DIR:
+		d->dirs += sign;
+		break;
+	case SB_FT_SYMLINK:
+		d->symlinks += sign;
+		break;
+	case SB_FT_FIFO:
+		d->fifos += sign;
+		break;
+	default:
+		break;
+	}
+}
+
+static int count_delta(void *userdata, const sb_diff_entry *e)
+{
+	delta *d = userdata;
+	if (e->old)
+		type_delta(d, e->old, -1);
+	if (e->new)
+		type_delta(d, e->new, 1);
+	return sb_diff_count(&d->c, e);
+}
+
+static uint64_t moved(uint64_t v, int64_t by)
+{
+	return by < 0 && (uint64_t)-by > v ? 0 : (uint64_t)((int64_t)v + by);
+}
+
+/*
+ * The apply snapshot's stats: its parent's, moved by the differences — a walk
+ * of what changed only, no re-scan.
+ */
+static int apply_stats(sb_workspace *w, int64_t parent, const sb_id *root, sb_snapshot_stats *ret,
+		       sb_error *err)
+{
+	sb_snapshot p;
+	int r = sb_snapshot_read(w, parent, &p, err);
+	if (r < 0)
+		return r;
+	delta d = {0};
+	r = sb_diff_trees(sb_workspace_store(w), &p.root, root, NULL, count_delta, &d, err);
+	if (r >= 0) {
+		sb_snapshot_stats st = p.stats;
+		st.files = moved(st.files, d.files);
+		st.dirs = moved(st.dirs, d.dirs);
+		st.symlinks = moved(st.symlinks, d.symlinks);
+		st.fifos = moved(st.fifos, d.fifos);
+		st.bytes = moved(st.bytes, d.bytes);
+		st.added = d.c.added;
+		st.modified = d.c.modified + d.c.typechanged;
+		st.deleted = d.c.deleted;
+		*ret = st;
+	}
+	sb_snapshot_release(&p);
+	return r;
 }
 
 int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths, bool force,
@@ -103,9 +175,13 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 	snap.exit_status = s.exit_status;
 	snap.isolation = s.isolation;
 	snap.exclusions = base.exclusions;
-	snap.stats = base.stats;
-	snap.stats.added = snap.stats.modified = snap.stats.deleted = 0;
-	r = snap.reason ? sb_snapshot_write(w, &snap, &err) : -ENOMEM;
+	r = sb_snapshot_head(w, &snap.parent, &err);
+	if (r >= 0)
+		r = apply_stats(w, snap.parent, &res.merged, &snap.stats, &err);
+	if (r >= 0)
+		r = snap.reason ? sb_snapshot_write(w, &snap, &err) : -ENOMEM;
+	if (r >= 0)
+		r = sb_snapshot_set_head(w, snap.id, &err);
 	free(snap.reason);
 	if (r < 0)
 		goto out;

@@ -110,7 +110,7 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 		}
 		if (sr >= 0)
 			sb_session_release(&sess);
-		if (!staged && sb_snapshot_latest(w, &a_id, &err) < 0)
+		if (!staged && sb_snapshot_head(w, &a_id, &err) < 0)
 			return sb_cli_fail(cli, &err);
 	}
 

@@ -134,6 +134,8 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 			     sb_id_to_hex(&now, nhex), id, sb_id_to_hex(&target.root, hex), id);
 		goto out;
 	}
+	if (sb_snapshot_set_head(w, id, &err) < 0)
+		goto out;
 	sb_id_to_hex(&now, hex);
 	if (cli->json) {
 		cJSON *j = cJSON_CreateObject();

@@ -20,7 +20,7 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 	if (sb_cli_open(cli, SB_WS_WRITE, &w, &err) < 0)
 		return sb_cli_fail(cli, &err);
 	int64_t latest;
-	if (sb_snapshot_latest(w, &latest, &err) < 0)
+	if (sb_snapshot_head(w, &latest, &err) < 0)
 		return sb_cli_fail(cli, &err);
 	sb_snapshot base;
 	if (sb_snapshot_read(w, latest, &base, &err) < 0)

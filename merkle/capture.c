@@ -71,7 +71,8 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 	if (r < 0)
 		return r;
 
-	r = sb_snapshot_latest(w, &res.parent, NULL);
+	/* The parent is the head: what the workspace was last made equal to. */
+	r = sb_snapshot_head(w, &res.parent, NULL);
 	if (r < 0 && r != -ENOENT)
 		return sb_error_errno(err, -r, "list snapshots of '%s'", sb_workspace_path(w));
 	if (r == -ENOENT)
@@ -112,6 +113,7 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 			sb_snapshot s;
 			sb_snapshot_init(&s);
 			s.root = res.root;
+			s.parent = res.parent;
 			s.reason = strdup(opts->reason ? opts->reason : "manual");
 			s.message = opts->message ? strdup(opts->message) : NULL;
 			s.command = sb_strv_copy(opts->command);
@@ -139,6 +141,12 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 			if (r < 0)
 				return r;
 		}
+	}
+
+	if (!(opts->flags & SB_CAPTURE_DRY)) {
+		r = sb_snapshot_set_head(w, res.id, err);
+		if (r < 0)
+			return r;
 	}
 
 	if (save_cache) {

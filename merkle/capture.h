@@ -9,12 +9,13 @@
  *   3. SB_CAPTURE_DRY: stop here, return the root (status, diff against the
  *      workspace). Objects written are flushed, never referenced by anything
  *      yet: the next snapshot reuses them, gc drops them otherwise.
- *   4. if the root equals the latest snapshot's root and SB_CAPTURE_NEW is not
- *      set, reuse that snapshot (result.reused)
+ *   4. if the root equals the head snapshot's root (snapshot.h: what the
+ *      workspace was last made equal to) and SB_CAPTURE_NEW is not set, reuse
+ *      that snapshot (result.reused)
  *   5. otherwise flush the store, count changes against the parent, and
  *      write the manifest (snapshot.h) — in that order, so a manifest never
  *      names a missing object
- *   6. save the stat cache
+ *   6. make it the head; save the stat cache
  *
  * The caller holds the workspace lock (for SB_CAPTURE_DRY it may not; the
  * stat cache is then not saved).

@@ -293,3 +293,28 @@ int sb_snapshot_read(sb_workspace *w, int64_t id, sb_snapshot *ret, sb_error *er
 	*ret = s;
 	return 0;
 }
+
+int sb_snapshot_head(sb_workspace *w, int64_t *ret_id, sb_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	int64_t id;
+	if (sb_read_file_at(sb_workspace_dir_fd(w), "head", 64, &data, NULL, NULL) >= 0) {
+		data[strcspn(data, "\n")] = 0;
+		char name[64];
+		snprintf(name, sizeof(name), "snapshots/%s.json", data);
+		if (sb_snapshot_parse_id(data, &id, NULL) >= 0 &&
+		    faccessat(sb_workspace_dir_fd(w), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			*ret_id = id;
+			return 0;
+		}
+	}
+	return sb_snapshot_latest(w, ret_id, err);
+}
+
+int sb_snapshot_set_head(sb_workspace *w, int64_t id, sb_error *err)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRId64 "\n", id);
+	return sb_write_atomic(sb_workspace_dir_fd(w), "head", buf, (size_t)n, 0600, SB_WRITE_LOCKED,
+			       err);
+}

@@ -58,6 +58,16 @@ int sb_snapshot_read(sb_workspace *w, int64_t id, sb_snapshot *ret, sb_error *er
 int sb_snapshot_list(sb_workspace *w, int64_t **ret_ids, size_t *ret_n, sb_error *err);
 /* Greatest id, or -ENOENT when there is none. */
 int sb_snapshot_latest(sb_workspace *w, int64_t *ret_id, sb_error *err);
+/*
+ * The head: the snapshot the workspace was last made equal to (by snapshot,
+ * run's baseline, apply or restore) — what status and diff compare with, as
+ * git compares with HEAD. Stored in workspaces/<id>/head. When it is missing
+ * or names a snapshot that no longer exists, the latest snapshot stands in.
+ * set needs the workspace lock.
+ */
+int sb_snapshot_head(sb_workspace *w, int64_t *ret_id, sb_error *err);
+int sb_snapshot_set_head(sb_workspace *w, int64_t id, sb_error *err);
+
 /* Parse a user-given snapshot id ("3"); -EINVAL naming it otherwise. */
 int sb_snapshot_parse_id(const char *s, int64_t *ret_id, sb_error *err);
 

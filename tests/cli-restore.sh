@@ -48,6 +48,10 @@ if cmp -s "$T/before" "$T/after"; then ok "workspace equals the listing taken be
 	not_ok "workspace equals the listing taken before snapshot 0"
 	diag "$(diff "$T/before" "$T/after" | head -20)"
 fi
+expect_status 0 "status right after restore 0" sb -C "$ws" status
+check "status compares with the restored snapshot: clean" last_out_has "no changes since snapshot 0"
+expect_status 0 "snapshot right after restore 0" sb -C "$ws" --json snapshot
+check "reuses snapshot 0 (the head), no new snapshot" test "$(jq_ 'd["id"], d["reused"]' <"$T/.out" | tr '\n' ' ')" = "0 True "
 check "an excluded path is never touched" test "$(cat "$ws/new.log")" = "excluded and new"
 check "excluded files that existed survive" test "$(cat "$ws/keep.log")" = log
 

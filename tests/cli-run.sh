@@ -33,6 +33,8 @@ check "status says changes are staged" last_out_has "staged"
 expect_status 125 "run with a session pending" sb -C "$ws" run -- true
 check "says to apply or discard" last_err_has "snapbox discard"
 expect_status 0 "apply" sb -C "$ws" apply
+expect_status 0 "show the apply snapshot" sb -C "$ws" --json show 1
+check "the apply snapshot counts +1 ~2 -2 against its parent" test "$(jq_ 'd["reason"], d["stats"]["added"], d["stats"]["modified"], d["stats"]["deleted"], d["stats"]["files"]' <"$T/.out" | tr '\n' ' ')" = "apply 1 2 2 3 "
 check "apply lands exactly what the script does on a copy" cmp -s <(listing_notime "$ws") <(listing_notime "$T/expect")
 expect_status 0 "restore the baseline" sb -C "$ws" restore 0
 check "restore reverses the run exactly" cmp -s <(listing "$ws") "$T/orig"
