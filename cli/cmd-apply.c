@@ -120,14 +120,18 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 	sb_session s;
 	int r = sb_session_read(w, &s, &err);
 	if (r == -ENOENT)
-		return sb_cli_failf(cli, "nothing is staged in '%s' (run a command with "
-				    "'snapbox run' first)", sb_workspace_path(w));
+		return sb_cli_failf(cli,
+				    "nothing is staged in '%s' (run a command with "
+				    "'snapbox run' first)",
+				    sb_workspace_path(w));
 	if (r < 0)
 		return sb_cli_fail(cli, &err);
 	if (s.state != SB_SESSION_STAGED || !s.has_staged) {
 		sb_session_release(&s);
-		return sb_cli_failf(cli, "the last run on '%s' did not finish; nothing to apply "
-				    "('snapbox discard' clears it)", sb_workspace_path(w));
+		return sb_cli_failf(cli,
+				    "the last run on '%s' did not finish; nothing to apply "
+				    "('snapbox discard' clears it)",
+				    sb_workspace_path(w));
 	}
 	sb_snapshot base;
 	int status = SB_EXIT_FAIL;
@@ -143,9 +147,9 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 	    protect_from(w, base.exclusions, &protect, &err) < 0)
 		goto out;
 	sb_apply_opts ao = {
-		.flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0),
-		.paths = paths,
-		.protect = protect,
+	    .flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0),
+	    .paths = paths,
+	    .protect = protect,
 	};
 	r = sb_apply(sb_workspace_store(w), sb_workspace_root_fd(w), &s.baseline_root,
 		     &s.staged_root, &current, &ao, on_conflict, &cf, &res, &err);
@@ -223,10 +227,10 @@ out:
 int cmd_apply(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"force", no_argument, NULL, 'f'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool force = false, dry = false;
 	int c;
@@ -248,8 +252,8 @@ int cmd_apply(sb_cli *cli, int argc, char **argv)
 		return sb_cli_fail(cli, &err);
 	if (sb_workspace_lock(w, 0, &err) < 0)
 		return sb_cli_fail(cli, &err);
-	return sb_cli_apply_session(cli, w, optind < argc ? (const char *const *)argv + optind : NULL,
-				    force, dry);
+	return sb_cli_apply_session(
+	    cli, w, optind < argc ? (const char *const *)argv + optind : NULL, force, dry);
 }
 
 int cmd_discard(sb_cli *cli, int argc, char **argv)
@@ -258,7 +262,8 @@ int cmd_discard(sb_cli *cli, int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (optind < argc)
-		return sb_cli_usage(cli, "discard", "discard takes no operands ('%s')", argv[optind]);
+		return sb_cli_usage(cli, "discard", "discard takes no operands ('%s')",
+				    argv[optind]);
 	sb_error err = SB_ERROR_INIT;
 	_cleanup_(sb_workspace_freep) sb_workspace *w = NULL;
 	if (sb_cli_open(cli, SB_WS_WRITE, &w, &err) < 0)

@@ -41,11 +41,11 @@ static void free_strv(char **v)
 int cmd_diff(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"stat", no_argument, NULL, 's'},
-		{"name-status", no_argument, NULL, 'n'},
-		{"unified", required_argument, NULL, 'U'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"stat", no_argument, NULL, 's'},
+	    {"name-status", no_argument, NULL, 'n'},
+	    {"unified", required_argument, NULL, 'U'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int fmt = FMT_PATCH, c;
 	unsigned context = 3;
@@ -61,7 +61,8 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (!*optarg || *end || v > 100000)
-				return sb_cli_usage(cli, "diff", "-U '%s': not a line count", optarg);
+				return sb_cli_usage(cli, "diff", "-U '%s': not a line count",
+						    optarg);
 			context = (unsigned)v;
 			break;
 		}
@@ -81,8 +82,8 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 			break;
 		}
 		if (nids == 2)
-			return sb_cli_usage(cli, "diff", "diff compares at most two snapshots ('%s')",
-					    argv[i]);
+			return sb_cli_usage(cli, "diff",
+					    "diff compares at most two snapshots ('%s')", argv[i]);
 		ids[nids++] = argv[i];
 	}
 	sb_error err = SB_ERROR_INIT;
@@ -158,8 +159,11 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	sb_cli_info(cli, "compared %s with %s: %zu changes, %" PRIu64 " tree objects read",
-		    ids[0] ? ids[0] : "latest", b.snapshot >= 0 ? ids[1] : staged ? "the staged changes" : "the workspace", ch.n,
-		    reads);
+		    ids[0] ? ids[0] : "latest",
+		    b.snapshot >= 0 ? ids[1]
+		    : staged	    ? "the staged changes"
+				    : "the workspace",
+		    ch.n, reads);
 	status = SB_EXIT_OK;
 out:
 	if (status != SB_EXIT_OK)

@@ -13,7 +13,8 @@ int cmd_export(sb_cli *cli, int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (argc - optind != 2)
-		return sb_cli_usage(cli, "export", "export takes a snapshot number and a directory");
+		return sb_cli_usage(cli, "export",
+				    "export takes a snapshot number and a directory");
 	sb_error err = SB_ERROR_INIT;
 	int64_t id;
 	if (sb_snapshot_parse_id(argv[optind], &id, &err) < 0)
@@ -41,8 +42,10 @@ int cmd_export(sb_cli *cli, int argc, char **argv)
 	r = sb_export_tree(sb_workspace_store(w), &root, fd, 0, &st, &err);
 	if (r < 0) {
 		if (r == -ENOTEMPTY)
-			return sb_cli_failf(cli, "'%s' is not empty; export writes only into a new "
-					    "or empty directory", dir);
+			return sb_cli_failf(cli,
+					    "'%s' is not empty; export writes only into a new "
+					    "or empty directory",
+					    dir);
 		return sb_cli_fail(cli, &err);
 	}
 	if (cli->json) {

@@ -83,9 +83,9 @@ int cmd_list(sb_cli *cli, int argc, char **argv)
 	cJSON *arr = cli->json ? cJSON_CreateArray() : NULL;
 	int status = SB_EXIT_OK;
 	if (!cli->json && n > 0)
-		printf("%s%4s  %-20s  %-11s  %7s %7s %7s  %s%s\n", sb_cli_c(cli->color_out, SB_C_BOLD),
-		       "ID", "TIME", "REASON", "+ADD", "~MOD", "-DEL", "COMMAND / MESSAGE",
-		       sb_cli_c(cli->color_out, SB_C_RESET));
+		printf("%s%4s  %-20s  %-11s  %7s %7s %7s  %s%s\n",
+		       sb_cli_c(cli->color_out, SB_C_BOLD), "ID", "TIME", "REASON", "+ADD", "~MOD",
+		       "-DEL", "COMMAND / MESSAGE", sb_cli_c(cli->color_out, SB_C_RESET));
 	for (size_t i = 0; i < n; i++) {
 		sb_snapshot s;
 		if (sb_snapshot_read(w, ids[i], &s, &err) < 0) {
@@ -98,14 +98,15 @@ int cmd_list(sb_cli *cli, int argc, char **argv)
 			cJSON_AddItemToArray(arr, snapshot_json(&s));
 		} else {
 			char t[64];
-			printf("%4" PRId64 "  %-20s  %-11s  %s%7" PRIu64 "%s %s%7" PRIu64 "%s %s%7" PRIu64
-			       "%s  ",
+			printf("%4" PRId64 "  %-20s  %-11s  %s%7" PRIu64 "%s %s%7" PRIu64
+			       "%s %s%7" PRIu64 "%s  ",
 			       s.id, sb_format_time(s.time_ns, t, sizeof(t)), s.reason,
 			       sb_cli_c(cli->color_out, SB_C_GREEN), s.stats.added,
 			       sb_cli_c(cli->color_out, SB_C_RESET),
 			       sb_cli_c(cli->color_out, SB_C_YELLOW), s.stats.modified,
-			       sb_cli_c(cli->color_out, SB_C_RESET), sb_cli_c(cli->color_out, SB_C_RED),
-			       s.stats.deleted, sb_cli_c(cli->color_out, SB_C_RESET));
+			       sb_cli_c(cli->color_out, SB_C_RESET),
+			       sb_cli_c(cli->color_out, SB_C_RED), s.stats.deleted,
+			       sb_cli_c(cli->color_out, SB_C_RESET));
 			if (s.command)
 				put_command(stdout, s.command, 60);
 			if (s.message) {

@@ -30,9 +30,9 @@ static int build_protect(sb_workspace *w, char **patterns, sb_ignore **ret, sb_e
 int cmd_restore(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dry-run", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool dry = false;
 	int c;
@@ -115,8 +115,9 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	sb_restore_stats rs;
 	if (sb_restore_tree(store, sb_workspace_root_fd(w), &pre.root, &target.root, protect, &rs,
 			    &err) < 0) {
-		sb_error_prefix(&err, "restore of snapshot %" PRId64 " stopped part-way; run it "
-				      "again to finish (the previous state is snapshot %" PRId64 ")",
+		sb_error_prefix(&err,
+				"restore of snapshot %" PRId64 " stopped part-way; run it "
+				"again to finish (the previous state is snapshot %" PRId64 ")",
 				id, pre.id);
 		goto out;
 	}
@@ -127,11 +128,12 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		goto out;
 	if (!sb_id_eq(&now, &target.root)) {
 		char nhex[SB_HEX_LEN + 1];
-		sb_error_set(&err, EIO,
-			     "after restore the workspace hashes to %s, not to snapshot %" PRId64
-			     "'s root %s: something changed it meanwhile; run 'snapbox restore %" PRId64
-			     "' again",
-			     sb_id_to_hex(&now, nhex), id, sb_id_to_hex(&target.root, hex), id);
+		sb_error_set(
+		    &err, EIO,
+		    "after restore the workspace hashes to %s, not to snapshot %" PRId64
+		    "'s root %s: something changed it meanwhile; run 'snapbox restore %" PRId64
+		    "' again",
+		    sb_id_to_hex(&now, nhex), id, sb_id_to_hex(&target.root, hex), id);
 		goto out;
 	}
 	if (sb_snapshot_set_head(w, id, &err) < 0)

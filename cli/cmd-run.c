@@ -26,24 +26,24 @@ enum {
 int cmd_run(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"apply", no_argument, NULL, OPT_APPLY},
-		{"net", required_argument, NULL, OPT_NET},
-		{"memory", required_argument, NULL, OPT_MEMORY},
-		{"cpus", required_argument, NULL, OPT_CPUS},
-		{"pids", required_argument, NULL, OPT_PIDS},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"ro", required_argument, NULL, OPT_RO},
-		{"rw", required_argument, NULL, OPT_RW},
-		{"hide", required_argument, NULL, OPT_HIDE},
-		{"env", required_argument, NULL, OPT_ENV},
-		{"backend", required_argument, NULL, OPT_BACKEND},
-		{"seccomp", required_argument, NULL, OPT_SECCOMP},
-		{"nofile", required_argument, NULL, OPT_NOFILE},
-		{"fsize", required_argument, NULL, OPT_FSIZE},
-		{"allow-degraded", no_argument, NULL, OPT_ALLOW_DEGRADED},
-		{"strict", no_argument, NULL, OPT_STRICT},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"apply", no_argument, NULL, OPT_APPLY},
+	    {"net", required_argument, NULL, OPT_NET},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"pids", required_argument, NULL, OPT_PIDS},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"ro", required_argument, NULL, OPT_RO},
+	    {"rw", required_argument, NULL, OPT_RW},
+	    {"hide", required_argument, NULL, OPT_HIDE},
+	    {"env", required_argument, NULL, OPT_ENV},
+	    {"backend", required_argument, NULL, OPT_BACKEND},
+	    {"seccomp", required_argument, NULL, OPT_SECCOMP},
+	    {"nofile", required_argument, NULL, OPT_NOFILE},
+	    {"fsize", required_argument, NULL, OPT_FSIZE},
+	    {"allow-degraded", no_argument, NULL, OPT_ALLOW_DEGRADED},
+	    {"strict", no_argument, NULL, OPT_STRICT},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	sb_run_opts o = {0};
 	size_t cap = (size_t)argc + 1;
@@ -67,7 +67,8 @@ int cmd_run(sb_cli *cli, int argc, char **argv)
 			else if (strcmp(optarg, "host") == 0)
 				o.iso.net = SB_NET_HOST;
 			else
-				return sb_cli_usage(cli, "run", "--net '%s': use none or host", optarg),
+				return sb_cli_usage(cli, "run", "--net '%s': use none or host",
+						    optarg),
 				       SB_EXIT_SETUP;
 			break;
 		case OPT_MEMORY:
@@ -106,7 +107,8 @@ int cmd_run(sb_cli *cli, int argc, char **argv)
 		case OPT_BACKEND:
 			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "kernel") != 0 &&
 			    strcmp(optarg, "fuse") != 0)
-				return sb_cli_usage(cli, "run", "--backend '%s': use auto, kernel or fuse",
+				return sb_cli_usage(cli, "run",
+						    "--backend '%s': use auto, kernel or fuse",
 						    optarg),
 				       SB_EXIT_SETUP;
 			o.backend = optarg;
@@ -127,7 +129,8 @@ int cmd_run(sb_cli *cli, int argc, char **argv)
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	if (optind >= argc)
-		return sb_cli_usage(cli, "run", "run needs a command: snapbox run [OPTIONS] -- CMD "
+		return sb_cli_usage(cli, "run",
+				    "run needs a command: snapbox run [OPTIONS] -- CMD "
 				    "[ARG...]"),
 		       SB_EXIT_SETUP;
 	o.argv = argv + optind;

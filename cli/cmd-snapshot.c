@@ -36,10 +36,10 @@ void sb_cli_scan_info(sb_cli *cli, const sb_scan_stats *s)
 int cmd_snapshot(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"message", required_argument, NULL, 'm'},
-		{"exclude", required_argument, NULL, 'x'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"message", required_argument, NULL, 'm'},
+	    {"exclude", required_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *message = NULL;
 	_cleanup_free_ const char **excludes = calloc((size_t)argc + 1, sizeof(char *));

@@ -35,8 +35,8 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 	}
 
 	sb_cli_changes ch = {0};
-	r = sb_diff_trees(sb_workspace_store(w), &base.root, &root, NULL,
-			  sb_cli_changes_collect, &ch, &err);
+	r = sb_diff_trees(sb_workspace_store(w), &base.root, &root, NULL, sb_cli_changes_collect,
+			  &ch, &err);
 	if (r < 0) {
 		sb_snapshot_release(&base);
 		sb_cli_changes_release(&ch);
@@ -45,11 +45,11 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 	sb_session sess;
 	sb_error serr = SB_ERROR_INIT;
 	int sr = sb_session_read(w, &sess, &serr);
-	const char *pending = sr == -ENOENT		     ? NULL
-			      : sr < 0			     ? "unreadable"
+	const char *pending = sr == -ENOENT			? NULL
+			      : sr < 0				? "unreadable"
 			      : sess.state == SB_SESSION_STAGED ? "staged"
-			      : sb_session_is_stale(&sess)   ? "interrupted"
-							     : "running";
+			      : sb_session_is_stale(&sess)	? "interrupted"
+								: "running";
 	if (sr >= 0)
 		sb_session_release(&sess);
 	if (cli->json) {
@@ -70,8 +70,9 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 			printf("no changes since snapshot %" PRId64 "\n", latest);
 		sb_cli_print_name_status(cli, &ch);
 		if (pending && strcmp(pending, "staged") == 0)
-			printf("a run's changes are staged: 'snapbox diff' to review, 'snapbox apply' "
-			       "or 'snapbox discard'\n");
+			printf(
+			    "a run's changes are staged: 'snapbox diff' to review, 'snapbox apply' "
+			    "or 'snapbox discard'\n");
 		else if (pending && strcmp(pending, "running") == 0)
 			printf("a run is in progress\n");
 		else if (pending)

@@ -60,8 +60,8 @@ int cmd_verify(sb_cli *cli, int argc, char **argv)
 
 	report rp = {cli, cli->json ? cJSON_CreateArray() : NULL};
 	uint64_t checked = 0;
-	int bad_objects = sb_store_verify_objects(sb_workspace_store(w), object_problem, &rp,
-						  &checked, &err);
+	int bad_objects =
+	    sb_store_verify_objects(sb_workspace_store(w), object_problem, &rp, &checked, &err);
 	if (bad_objects < 0) {
 		cJSON_Delete(rp.list);
 		return sb_cli_fail(cli, &err);
@@ -82,7 +82,8 @@ int cmd_verify(sb_cli *cli, int argc, char **argv)
 		cJSON_AddItemToObject(j, "problems", rp.list);
 		sb_cli_json_out(j);
 	} else if (!cli->quiet) {
-		printf("%" PRIu64 " objects, %" PRIu64 " snapshots, %" PRIu64 " trees checked: %s\n",
+		printf("%" PRIu64 " objects, %" PRIu64 " snapshots, %" PRIu64
+		       " trees checked: %s\n",
 		       checked, st.snapshots, st.trees, problems ? "PROBLEMS FOUND" : "ok");
 	}
 	if (problems)

@@ -154,9 +154,9 @@ static int patch_one(sb_cli *cli, sb_store *s, const char *path, size_t plen,
 			putchar('\t');
 		putchar('\n');
 		fputs(reset, stdout);
-		sb_linediff_colors colors = {
-			sb_cli_c(cli->color_out, SB_C_CYAN), sb_cli_c(cli->color_out, SB_C_RED),
-			sb_cli_c(cli->color_out, SB_C_GREEN), reset};
+		sb_linediff_colors colors = {sb_cli_c(cli->color_out, SB_C_CYAN),
+					     sb_cli_c(cli->color_out, SB_C_RED),
+					     sb_cli_c(cli->color_out, SB_C_GREEN), reset};
 		r = sb_linediff_write(stdout, a.data ? a.data : "", a.len, b.data ? b.data : "",
 				      b.len, context, &colors, NULL, NULL);
 	}
@@ -219,8 +219,8 @@ int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_cli_changes *c, sb_erro
 		row->old_size = x->old.size;
 		row->new_size = x->new.size;
 		if (!row->binary)
-			r = sb_linediff_count(a.data ? a.data : "", a.len, b.data ? b.data : "", b.len,
-					      &row->added, &row->removed);
+			r = sb_linediff_count(a.data ? a.data : "", a.len, b.data ? b.data : "",
+					      b.len, &row->added, &row->removed);
 		blob_release(&a);
 		blob_release(&b);
 		if (r < 0)
@@ -252,7 +252,8 @@ int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_cli_changes *c, sb_erro
 			plus = (row->added * bar + maxchg - 1) / maxchg;
 			minus = (row->removed * bar + maxchg - 1) / maxchg;
 		}
-		printf(" | %5llu %s", (unsigned long long)chg, sb_cli_c(cli->color_out, SB_C_GREEN));
+		printf(" | %5llu %s", (unsigned long long)chg,
+		       sb_cli_c(cli->color_out, SB_C_GREEN));
 		for (uint64_t k = 0; k < plus; k++)
 			putchar('+');
 		printf("%s", sb_cli_c(cli->color_out, SB_C_RED));

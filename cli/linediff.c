@@ -91,7 +91,8 @@ static int myers(const line *a, size_t n, const line *b, size_t m, script *out)
 	size_t dmax = MIN(max, (size_t)SB_LINEDIFF_MAX_D);
 	/* trace[d] holds V[-d..d] after round d */
 	size_t total = (dmax + 1) * (dmax + 1);
-	_cleanup_free_ int32_t *trace = malloc(total * sizeof(int32_t)); /* lazily backed by the kernel */
+	_cleanup_free_ int32_t *trace =
+	    malloc(total * sizeof(int32_t)); /* lazily backed by the kernel */
 	_cleanup_free_ int64_t *v = malloc((2 * dmax + 3) * sizeof(int64_t));
 	if (!trace || !v)
 		return -ENOMEM;
@@ -188,8 +189,8 @@ static int build_script(const lines *la, const lines *lb, script *s)
 	return 0;
 }
 
-int sb_linediff_count(const char *a, size_t alen, const char *b, size_t blen,
-		      uint64_t *ret_added, uint64_t *ret_removed)
+int sb_linediff_count(const char *a, size_t alen, const char *b, size_t blen, uint64_t *ret_added,
+		      uint64_t *ret_removed)
 {
 	return sb_linediff_write(NULL, a, alen, b, blen, 0, NULL, ret_added, ret_removed);
 }

@@ -26,8 +26,8 @@ typedef struct sb_linediff_colors {
 } sb_linediff_colors;
 
 /* Counts only (for --stat). */
-int sb_linediff_count(const char *a, size_t alen, const char *b, size_t blen,
-		      uint64_t *ret_added, uint64_t *ret_removed);
+int sb_linediff_count(const char *a, size_t alen, const char *b, size_t blen, uint64_t *ret_added,
+		      uint64_t *ret_removed);
 
 int sb_linediff_write(FILE *f, const char *a, size_t alen, const char *b, size_t blen,
 		      unsigned context, const sb_linediff_colors *colors, uint64_t *ret_added,

@@ -8,7 +8,8 @@ static void vmsg(bool color, const char *prefix_color, const char *prefix, const
 		 va_list ap)
 {
 	fflush(stdout);
-	fprintf(stderr, "%s%s%s", sb_cli_c(color, prefix_color), prefix, sb_cli_c(color, SB_C_RESET));
+	fprintf(stderr, "%s%s%s", sb_cli_c(color, prefix_color), prefix,
+		sb_cli_c(color, SB_C_RESET));
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -24,7 +25,8 @@ int sb_cli_failf(sb_cli *cli, const char *fmt, ...)
 
 int sb_cli_fail(sb_cli *cli, const sb_error *err)
 {
-	return sb_cli_failf(cli, "%s", err->msg[0] ? err->msg : strerror(err->code ? err->code : EIO));
+	return sb_cli_failf(cli, "%s",
+			    err->msg[0] ? err->msg : strerror(err->code ? err->code : EIO));
 }
 
 int sb_cli_usage(sb_cli *cli, const char *verb, const char *fmt, ...)

@@ -65,8 +65,8 @@ static bool selected(const char *path, size_t len, const char *const *paths)
 		size_t fl = strlen(*p);
 		while (fl > 0 && (*p)[fl - 1] == '/')
 			fl--;
-		if (fl == 0 || (len >= fl && memcmp(path, *p, fl) == 0 &&
-				(len == fl || path[fl] == '/')))
+		if (fl == 0 ||
+		    (len >= fl && memcmp(path, *p, fl) == 0 && (len == fl || path[fl] == '/')))
 			return true;
 	}
 	return false;
@@ -201,12 +201,13 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 		}
 	}
 	if (res.conflicts && !(opts->flags & SB_APPLY_FORCE)) {
-		r = sb_error_set(err, ESTALE,
-				 "%llu staged change%s conflict%s with edits made in the workspace "
-				 "since the run; review them, then 'snapbox apply --force' to let the "
-				 "staged version win",
-				 (unsigned long long)res.conflicts, res.conflicts == 1 ? "" : "s",
-				 res.conflicts == 1 ? "s" : "");
+		r = sb_error_set(
+		    err, ESTALE,
+		    "%llu staged change%s conflict%s with edits made in the workspace "
+		    "since the run; review them, then 'snapbox apply --force' to let the "
+		    "staged version win",
+		    (unsigned long long)res.conflicts, res.conflicts == 1 ? "" : "s",
+		    res.conflicts == 1 ? "s" : "");
 		goto out;
 	}
 	r = build_edits(&changes, take, &edits, &nedits);

@@ -32,7 +32,7 @@
 
 typedef enum sb_apply_flags {
 	SB_APPLY_FORCE = 1 << 0, /* staged changes win over drift */
-	SB_APPLY_DRY = 1 << 1,   /* compute and report, write nothing */
+	SB_APPLY_DRY = 1 << 1,	 /* compute and report, write nothing */
 } sb_apply_flags;
 
 typedef struct sb_apply_opts {
@@ -51,8 +51,7 @@ typedef struct sb_apply_result {
 } sb_apply_result;
 
 /* path: relative, valid during the call; why: "changed in the workspace too" etc. */
-typedef void (*sb_apply_conflict_fn)(void *userdata, const char *path, size_t len,
-				     const char *why);
+typedef void (*sb_apply_conflict_fn)(void *userdata, const char *path, size_t len, const char *why);
 
 int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *staged,
 	     const sb_id *current, const sb_apply_opts *opts, sb_apply_conflict_fn cb,

@@ -63,8 +63,8 @@ static void remove_entry(dir *d, sb_tree_entry *e)
  * `id` (NULL: an empty directory) and stores the result in *ret.
  * `prefix_len` is how much of each edit's path names this directory (plus '/').
  */
-static int edit_dir(editor *ed, const sb_id *id, const sb_edit *edits, size_t n,
-		    size_t prefix_len, sb_id *ret)
+static int edit_dir(editor *ed, const sb_id *id, const sb_edit *edits, size_t n, size_t prefix_len,
+		    sb_id *ret)
 {
 	dir d = {SB_TREE_INIT, 0};
 	int r = 0;
@@ -129,14 +129,17 @@ static int edit_dir(editor *ed, const sb_id *id, const sb_edit *edits, size_t n,
 			/* Edits below this entry: it must be a directory by now. */
 			sb_tree_entry *cur = get_entry(&d, rel, cl);
 			if (!cur)
-				r = sb_error_set(ed->err, ENOENT, "edit below missing directory '%.*s'",
+				r = sb_error_set(ed->err, ENOENT,
+						 "edit below missing directory '%.*s'",
 						 (int)(prefix_len + cl), edits[k].path);
 			else if (cur->type != SB_FT_DIR)
-				r = sb_error_set(ed->err, ENOTDIR, "edit below non-directory '%.*s'",
+				r = sb_error_set(ed->err, ENOTDIR,
+						 "edit below non-directory '%.*s'",
 						 (int)(prefix_len + cl), edits[k].path);
 			else {
 				sb_id child = cur->id, nid;
-				r = edit_dir(ed, &child, edits + k, j - k, prefix_len + cl + 1, &nid);
+				r = edit_dir(ed, &child, edits + k, j - k, prefix_len + cl + 1,
+					     &nid);
 				if (r >= 0) {
 					cur = get_entry(&d, rel, cl);
 					cur->id = nid;

@@ -65,8 +65,8 @@ static int remove_dir(restorer *r, int dfd, const char *name)
 	int e = open_dir(r, dfd, name, &fd);
 	if (e == -ENOTDIR || e == -ELOOP)
 		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT
-			       ? sb_error_errno(r->err, errno, "remove '%s'", where(r))
-			       : 0;
+			   ? sb_error_errno(r->err, errno, "remove '%s'", where(r))
+			   : 0;
 	if (e == -ENOENT)
 		return 0;
 	if (e < 0)
@@ -125,8 +125,8 @@ static int restore_dir(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt)
 static int write_entry(restorer *r, int dfd, const sb_tree_entry *e)
 {
 	int cfd = -1;
-	int ret = sb_export_entry(r->store, dfd, e, where(r), SB_EXPORT_REPLACE, &cfd, &r->ex,
-				  r->err);
+	int ret =
+	    sb_export_entry(r->store, dfd, e, where(r), SB_EXPORT_REPLACE, &cfd, &r->ex, r->err);
 	if (ret < 0)
 		return ret;
 	r->st.written++;
@@ -145,12 +145,11 @@ static int write_entry(restorer *r, int dfd, const sb_tree_entry *e)
 
 static int set_attrs(restorer *r, int dfd, const sb_tree_entry *e)
 {
-	if (e->type != SB_FT_SYMLINK &&
-	    fchmodat(dfd, e->name, e->mode, AT_SYMLINK_NOFOLLOW) < 0)
+	if (e->type != SB_FT_SYMLINK && fchmodat(dfd, e->name, e->mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return sb_error_errno(r->err, errno, "chmod '%s'", where(r));
 	struct timespec ts[2] = {
-		{.tv_nsec = UTIME_OMIT},
-		{.tv_sec = e->mtime_ns / 1000000000, .tv_nsec = e->mtime_ns % 1000000000},
+	    {.tv_nsec = UTIME_OMIT},
+	    {.tv_sec = e->mtime_ns / 1000000000, .tv_nsec = e->mtime_ns % 1000000000},
 	};
 	if (utimensat(dfd, e->name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return sb_error_errno(r->err, errno, "set mtime of '%s'", where(r));

@@ -315,6 +315,6 @@ int sb_snapshot_set_head(sb_workspace *w, int64_t id, sb_error *err)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%" PRId64 "\n", id);
-	return sb_write_atomic(sb_workspace_dir_fd(w), "head", buf, (size_t)n, 0600, SB_WRITE_LOCKED,
-			       err);
+	return sb_write_atomic(sb_workspace_dir_fd(w), "head", buf, (size_t)n, 0600,
+			       SB_WRITE_LOCKED, err);
 }

@@ -25,7 +25,8 @@ static int stage_file(sb_store *s, int upper_fd, const sb_change *c, sb_tree_ent
 	if (fstat(fd, &sb) < 0)
 		return sb_error_errno(err, errno, "stat staged '%s'", c->path);
 	if (!S_ISREG(sb.st_mode))
-		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file", c->path);
+		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
+				    c->path);
 	uint64_t size;
 	int r = sb_content_store_fd(s, fd, &e->id, &size, err);
 	if (r < 0)

@@ -22,7 +22,10 @@ typedef struct sb_buf {
 	size_t cap;
 } sb_buf;
 
-#define SB_BUF_INIT {NULL, 0, 0}
+#define SB_BUF_INIT        \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 void sb_buf_init(sb_buf *b);
 void sb_buf_release(sb_buf *b);

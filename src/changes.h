@@ -44,11 +44,11 @@ typedef struct sb_change {
 	char *path; /* owned, NUL-terminated; path_len excludes the NUL */
 	size_t path_len;
 	sb_change_kind kind;
-	sb_ftype type;   /* WRITE: type in the upper; DELETE: SB_FT_NONE */
-	uint32_t mode;   /* permission bits (07777) */
+	sb_ftype type; /* WRITE: type in the upper; DELETE: SB_FT_NONE */
+	uint32_t mode; /* permission bits (07777) */
 	uint64_t size;
 	int64_t mtime_ns;
-	bool opaque;     /* directory replaces the lower one wholesale */
+	bool opaque; /* directory replaces the lower one wholesale */
 } sb_change;
 
 typedef struct sb_changes {
@@ -56,7 +56,10 @@ typedef struct sb_changes {
 	size_t n, cap;
 } sb_changes;
 
-#define SB_CHANGES_INIT {NULL, 0, 0}
+#define SB_CHANGES_INIT    \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 void sb_changes_init(sb_changes *c);
 void sb_changes_release(sb_changes *c);

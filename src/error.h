@@ -33,7 +33,13 @@ typedef struct sb_error {
 	char msg[SB_ERROR_MAX];
 } sb_error;
 
-#define SB_ERROR_INIT {0, {0}}
+#define SB_ERROR_INIT     \
+	{                 \
+		0,        \
+		{         \
+			0 \
+		}         \
+	}
 
 /* Set code and formatted message; returns -code. */
 int sb_error_set(sb_error *err, int code, const char *fmt, ...) _printf_(3, 4);

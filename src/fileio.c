@@ -118,10 +118,11 @@ int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, 
 	int fd = openat(dir_fd, lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			return sb_error_set(err, EEXIST,
-					    "'%s' exists: another snapbox is writing, or one crashed "
-					    "(remove it if no snapbox is running)",
-					    lock);
+			return sb_error_set(
+			    err, EEXIST,
+			    "'%s' exists: another snapbox is writing, or one crashed "
+			    "(remove it if no snapbox is running)",
+			    lock);
 		return sb_error_errno(err, errno, "create '%s'", lock);
 	}
 	int r = sb_write_full(fd, data, len);

@@ -17,7 +17,7 @@
 #include "error.h"
 
 typedef enum sb_write_flags {
-	SB_WRITE_SYNC = 1 << 0,    /* fsync the file and its directory */
+	SB_WRITE_SYNC = 1 << 0,	     /* fsync the file and its directory */
 	SB_WRITE_NOCLOBBER = 1 << 1, /* fail with -EEXIST when name exists (link, not rename) */
 	SB_WRITE_LOCKED = 1 << 2,    /* the caller holds the lock that guards name: a
 				      * name.lock left behind is a crashed writer's, remove it */

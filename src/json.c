@@ -48,8 +48,7 @@ int sb_json_get_strv(const cJSON *obj, const char *key, char ***ret)
 		return -ENOMEM;
 	int i = 0;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, v)
-	{
+	cJSON_ArrayForEach (e, v) {
 		if (!cJSON_IsString(e) || !(out[i++] = strdup(e->valuestring))) {
 			sb_strv_free(out);
 			return -EBADMSG;

@@ -10,7 +10,7 @@
 int sb_lock_take(sb_lock *l, int dir_fd, const char *name, sb_lock_flags flags, sb_error *err)
 {
 	_cleanup_close_ int fd =
-		openat(dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	    openat(dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return sb_error_errno(err, errno, "open lock file '%s'", name);
 	int op = LOCK_EX | ((flags & SB_LOCK_WAIT) ? 0 : LOCK_NB);

@@ -21,7 +21,10 @@ typedef struct sb_lock {
 	int fd;
 } sb_lock;
 
-#define SB_LOCK_INIT {-1}
+#define SB_LOCK_INIT \
+	{            \
+		-1   \
+	}
 
 typedef enum sb_lock_flags {
 	SB_LOCK_WAIT = 1 << 0, /* block until the holder lets go */

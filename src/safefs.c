@@ -37,9 +37,9 @@ bool sb_name_is_valid(const char *name, size_t len)
 static int do_openat2(int dir_fd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+	    .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = RETRY_EINTR(syscall(SYS_openat2, dir_fd, path, &how, sizeof(how)));
 	return fd < 0 ? -errno : (int)fd;
@@ -115,7 +115,8 @@ static int walk_open(int dir_fd, const char *path, int flags, mode_t mode, sb_er
 			return fd < 0 ? sb_error_errno(err, errno, "open '%s'", path) : fd;
 		}
 		if (n > NAME_MAX)
-			return sb_error_set(err, ENAMETOOLONG, "path component too long in '%.200s'", path);
+			return sb_error_set(err, ENAMETOOLONG,
+					    "path component too long in '%.200s'", path);
 		memcpy(name, comp, n);
 		name[n] = 0;
 		if (n == 2 && comp[0] == '.' && comp[1] == '.')
@@ -148,9 +149,12 @@ int sb_open_beneath(int dir_fd, const char *path, int flags, mode_t mode, sb_err
 		/* ENOTDIR may hide a symlink: the walk tells which. */
 		if (!openat2_refused(r) && r != -ENOTDIR) {
 			if (r == -ELOOP)
-				return sb_error_set(err, ELOOP, "'%.200s': a component is a symlink, refused", path);
+				return sb_error_set(err, ELOOP,
+						    "'%.200s': a component is a symlink, refused",
+						    path);
 			if (r == -EXDEV)
-				return sb_error_set(err, EXDEV, "path '%.200s' escapes the workspace", path);
+				return sb_error_set(err, EXDEV,
+						    "path '%.200s' escapes the workspace", path);
 			return sb_error_errno(err, -r, "open '%.200s'", path);
 		}
 	}
@@ -200,7 +204,8 @@ int sb_mkdir_beneath(int dir_fd, const char *path, mode_t mode, sb_error *err)
 		if (n == 0)
 			return 0;
 		if (n > NAME_MAX)
-			return sb_error_set(err, ENAMETOOLONG, "path component too long in '%.200s'", path);
+			return sb_error_set(err, ENAMETOOLONG,
+					    "path component too long in '%.200s'", path);
 		if (n == 2 && comp[0] == '.' && comp[1] == '.')
 			return sb_error_set(err, EXDEV, "path '%.200s' climbs out with '..'", path);
 		memcpy(name, comp, n);

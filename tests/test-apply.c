@@ -11,8 +11,8 @@
 #include "store.h"
 
 /* Type, mode, size, link target and content of every entry (no times). */
-#define LISTING                                                                                    \
-	"cd %s && { find . -mindepth 1 -printf '%%y %%m %%s %%l|%%P\\n' | LC_ALL=C sort; "        \
+#define LISTING                                                                            \
+	"cd %s && { find . -mindepth 1 -printf '%%y %%m %%s %%l|%%P\\n' | LC_ALL=C sort; " \
 	"find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; }"
 
 static sb_store *open_store(void)
@@ -55,8 +55,8 @@ static void same_tree(const char *a, const char *b)
 	free(y);
 }
 
-static void add(sb_changes *c, const char *path, sb_change_kind kind, sb_ftype type,
-		uint32_t mode, bool opaque)
+static void add(sb_changes *c, const char *path, sb_change_kind kind, sb_ftype type, uint32_t mode,
+		bool opaque)
 {
 	sb_change *e = sb_changes_add(c, path, strlen(path));
 	ASSERT_TRUE(e != NULL);
@@ -91,10 +91,11 @@ static void make_base_and_upper(sb_changes *c)
 	add(c, "sub/link", SB_CHANGE_WRITE, SB_FT_SYMLINK, 0777, false);
 	add(c, "sub/pipe", SB_CHANGE_WRITE, SB_FT_FIFO, 0644, false);
 	sb_changes_sort(c);
-	ASSERT_EQ(sb_test_sh("cp -a ws exp && cp -a up/a exp/a && rm -r exp/b exp/gone exp/opq && "
-			     "cp -a up/newdir up/opq exp/ && cp -a up/sub/link up/sub/pipe exp/sub/ "
-			     "&& chmod 700 exp/sub"),
-		  0);
+	ASSERT_EQ(
+	    sb_test_sh("cp -a ws exp && cp -a up/a exp/a && rm -r exp/b exp/gone exp/opq && "
+		       "cp -a up/newdir up/opq exp/ && cp -a up/sub/link up/sub/pipe exp/sub/ "
+		       "&& chmod 700 exp/sub"),
+	    0);
 }
 
 TEST(stage_upper_equals_expected_tree)
@@ -205,7 +206,8 @@ TEST(apply_some_paths_keeps_the_rest_staged)
 	scan(s, "ws", &cur);
 	sb_apply_opts all = {0};
 	sb_apply_result res2;
-	ASSERT_OK(sb_apply(s, ws, &res.merged, &res.remaining, &cur, &all, NULL, NULL, &res2, &err));
+	ASSERT_OK(
+	    sb_apply(s, ws, &res.merged, &res.remaining, &cur, &all, NULL, NULL, &res2, &err));
 	same_tree("ws", "exp");
 	close(ws);
 	close(up);
