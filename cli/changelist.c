@@ -3,46 +3,6 @@
 
 #include "changelist.h"
 
-int sb_cli_changes_collect(void *userdata, const sb_diff_entry *e)
-{
-	sb_cli_changes *c = userdata;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		sb_cli_change *v = realloc(c->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
-	sb_cli_change *x = &c->v[c->n];
-	memset(x, 0, sizeof(*x));
-	x->path = malloc(e->path_len + 1);
-	if (!x->path)
-		return -ENOMEM;
-	memcpy(x->path, e->path, e->path_len);
-	x->path[e->path_len] = 0;
-	x->path_len = e->path_len;
-	x->status = e->status;
-	if (e->old) {
-		x->old = *e->old;
-		x->old.name = NULL;
-	}
-	if (e->new) {
-		x->new = *e->new;
-		x->new.name = NULL;
-	}
-	c->n++;
-	return 0;
-}
-
-void sb_cli_changes_release(sb_cli_changes *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		free(c->v[i].path);
-	free(c->v);
-	memset(c, 0, sizeof(*c));
-}
-
 const char *sb_cli_ftype_name(sb_ftype t)
 {
 	switch (t) {
@@ -71,10 +31,10 @@ static const char *status_color(char s)
 	}
 }
 
-void sb_cli_print_name_status(sb_cli *cli, const sb_cli_changes *c)
+void sb_cli_print_name_status(sb_cli *cli, const sb_diff_list *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		const sb_cli_change *x = &c->v[i];
+		const sb_diff_item *x = &c->v[i];
 		const sb_tree_entry *e = x->status == 'D' ? &x->old : &x->new;
 		printf("%s%c%s ", sb_cli_c(cli->color_out, status_color(x->status)), x->status,
 		       sb_cli_c(cli->color_out, SB_C_RESET));
@@ -101,11 +61,11 @@ static cJSON *entry_json(const sb_tree_entry *e)
 	return j;
 }
 
-cJSON *sb_cli_changes_json(const sb_cli_changes *c)
+cJSON *sb_cli_changes_json(const sb_diff_list *c)
 {
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < c->n; i++) {
-		const sb_cli_change *x = &c->v[i];
+		const sb_diff_item *x = &c->v[i];
 		char st[2] = {x->status, 0};
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "status", st);

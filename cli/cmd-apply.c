@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "capture.h"
 #include "diff.h"
 #include "ignore.h"
 #include "run.h"
@@ -23,23 +24,6 @@ static void on_conflict(void *userdata, const char *path, size_t len, const char
 		sb_cli_c(c->cli->color_err, SB_C_RESET));
 	sb_cli_put_path(stderr, path, len);
 	fprintf(stderr, ": %s\n", why);
-}
-
-static int protect_from(sb_workspace *w, char **patterns, sb_ignore **ret, sb_error *err)
-{
-	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
-	int r = sb_ignore_new(&ign);
-	for (char **p = patterns; r >= 0 && p && *p; p++)
-		r = sb_ignore_add(ign, *p, err);
-	if (r >= 0) {
-		r = sb_ignore_load_file(ign, sb_workspace_root_fd(w), SB_IGNORE_FILE, err);
-		if (r == -ENOENT)
-			r = 0;
-	}
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(ign);
-	return 0;
 }
 
 /* How a diff moves a snapshot's content counts. */
@@ -144,7 +128,7 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 	conflicts cf = {cli, 0};
 	sb_apply_result res;
 	if (sb_cli_scan_current(cli, w, base.exclusions, &current, NULL, &err) < 0 ||
-	    protect_from(w, base.exclusions, &protect, &err) < 0)
+	    sb_capture_exclusions(w, base.exclusions, &protect, &err) < 0)
 		goto out;
 	sb_apply_opts ao = {
 	    .flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0),

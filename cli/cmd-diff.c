@@ -116,7 +116,7 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 	}
 
 	int status = SB_EXIT_FAIL;
-	sb_cli_changes ch = {0};
+	sb_diff_list ch = {0};
 	sb_store *store = sb_workspace_store(w);
 	if (load_side(w, a_id, &a, &err) < 0)
 		goto out;
@@ -132,7 +132,7 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 	sb_store_stats before, after;
 	sb_store_get_stats(store, &before);
 	sb_diff_opts dopts = {.paths = (const char *const *)paths};
-	if (sb_diff_trees(store, &a.root, &b.root, &dopts, sb_cli_changes_collect, &ch, &err) < 0)
+	if (sb_diff_trees(store, &a.root, &b.root, &dopts, sb_diff_collect, &ch, &err) < 0)
 		goto out;
 	sb_store_get_stats(store, &after);
 	uint64_t reads = after.objects_read - before.objects_read;
@@ -168,7 +168,7 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 out:
 	if (status != SB_EXIT_OK)
 		sb_cli_fail(cli, &err);
-	sb_cli_changes_release(&ch);
+	sb_diff_list_release(&ch);
 	free_strv(a.exclusions);
 	free_strv(b.exclusions);
 	return status;

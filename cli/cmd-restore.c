@@ -10,23 +10,6 @@
 #include "progress.h"
 #include "restore.h"
 
-static int build_protect(sb_workspace *w, char **patterns, sb_ignore **ret, sb_error *err)
-{
-	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
-	int r = sb_ignore_new(&ign);
-	for (char **p = patterns; r >= 0 && p && *p; p++)
-		r = sb_ignore_add(ign, *p, err);
-	if (r >= 0) {
-		r = sb_ignore_load_file(ign, sb_workspace_root_fd(w), SB_IGNORE_FILE, err);
-		if (r == -ENOENT)
-			r = 0;
-	}
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(ign);
-	return 0;
-}
-
 int cmd_restore(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -61,7 +44,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		return sb_cli_fail(cli, &err);
 
 	int status = SB_EXIT_FAIL;
-	sb_cli_changes ch = {0};
+	sb_diff_list ch = {0};
 	_cleanup_(sb_ignore_freep) sb_ignore *protect = NULL;
 	sb_store *store = sb_workspace_store(w);
 	char hex[SB_HEX_LEN + 1];
@@ -84,8 +67,8 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 
 	if (dry) {
 		sb_diff_opts d = {.flags = SB_DIFF_MTIME};
-		if (sb_diff_trees(store, &pre.root, &target.root, &d, sb_cli_changes_collect, &ch,
-				  &err) < 0)
+		if (sb_diff_trees(store, &pre.root, &target.root, &d, sb_diff_collect, &ch, &err) <
+		    0)
 			goto out;
 		if (cli->json) {
 			cJSON *j = cJSON_CreateObject();
@@ -110,7 +93,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 			       pre.id, pre.id);
 	}
 
-	if (build_protect(w, target.exclusions, &protect, &err) < 0)
+	if (sb_capture_exclusions(w, target.exclusions, &protect, &err) < 0)
 		goto out;
 	sb_restore_stats rs;
 	if (sb_restore_tree(store, sb_workspace_root_fd(w), &pre.root, &target.root, protect, &rs,
@@ -161,7 +144,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 out:
 	if (status != SB_EXIT_OK)
 		sb_cli_fail(cli, &err);
-	sb_cli_changes_release(&ch);
+	sb_diff_list_release(&ch);
 	sb_snapshot_release(&target);
 	return status;
 }

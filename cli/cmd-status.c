@@ -34,12 +34,12 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 		return sb_cli_fail(cli, &err);
 	}
 
-	sb_cli_changes ch = {0};
-	r = sb_diff_trees(sb_workspace_store(w), &base.root, &root, NULL, sb_cli_changes_collect,
-			  &ch, &err);
+	sb_diff_list ch = {0};
+	r = sb_diff_trees(sb_workspace_store(w), &base.root, &root, NULL, sb_diff_collect, &ch,
+			  &err);
 	if (r < 0) {
 		sb_snapshot_release(&base);
-		sb_cli_changes_release(&ch);
+		sb_diff_list_release(&ch);
 		return sb_cli_fail(cli, &err);
 	}
 	sb_session sess;
@@ -79,6 +79,6 @@ int cmd_status(sb_cli *cli, int argc, char **argv)
 			printf("the last run was interrupted: 'snapbox discard' clears it\n");
 	}
 	sb_snapshot_release(&base);
-	sb_cli_changes_release(&ch);
+	sb_diff_list_release(&ch);
 	return SB_EXIT_OK;
 }

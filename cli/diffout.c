@@ -165,12 +165,12 @@ static int patch_one(sb_cli *cli, sb_store *s, const char *path, size_t plen,
 	return r;
 }
 
-int sb_cli_print_patch(sb_cli *cli, sb_store *s, const sb_cli_changes *c, unsigned context,
+int sb_cli_print_patch(sb_cli *cli, sb_store *s, const sb_diff_list *c, unsigned context,
 		       sb_error *err)
 {
 	static const sb_tree_entry none = {0};
 	for (size_t i = 0; i < c->n; i++) {
-		const sb_cli_change *x = &c->v[i];
+		const sb_diff_item *x = &c->v[i];
 		int r;
 		/* A type change has no single patch: git shows a deletion and an addition. */
 		if (x->status == 'T' || (x->old.type != SB_FT_NONE && x->new.type != SB_FT_NONE &&
@@ -194,7 +194,7 @@ typedef struct stat_row {
 	uint64_t old_size, new_size;
 } stat_row;
 
-int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_cli_changes *c, sb_error *err)
+int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_diff_list *c, sb_error *err)
 {
 	_cleanup_free_ stat_row *rows = calloc(c->n ? c->n : 1, sizeof(*rows));
 	if (!rows)
@@ -202,7 +202,7 @@ int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_cli_changes *c, sb_erro
 	uint64_t tot_add = 0, tot_del = 0, maxchg = 0;
 	size_t files = 0, width = 0;
 	for (size_t i = 0; i < c->n; i++) {
-		const sb_cli_change *x = &c->v[i];
+		const sb_diff_item *x = &c->v[i];
 		if (!patchable(&x->old) && !patchable(&x->new))
 			continue;
 		blob a, b;
@@ -233,7 +233,7 @@ int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_cli_changes *c, sb_erro
 	}
 	const unsigned bar = 40;
 	for (size_t i = 0; i < c->n; i++) {
-		const sb_cli_change *x = &c->v[i];
+		const sb_diff_item *x = &c->v[i];
 		if (!patchable(&x->old) && !patchable(&x->new))
 			continue;
 		stat_row *row = &rows[i];

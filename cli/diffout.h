@@ -18,6 +18,6 @@
 #include "changelist.h"
 #include "store.h"
 
-int sb_cli_print_patch(sb_cli *cli, sb_store *s, const sb_cli_changes *c, unsigned context,
+int sb_cli_print_patch(sb_cli *cli, sb_store *s, const sb_diff_list *c, unsigned context,
 		       sb_error *err);
-int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_cli_changes *c, sb_error *err);
+int sb_cli_print_stat(sb_cli *cli, sb_store *s, const sb_diff_list *c, sb_error *err);

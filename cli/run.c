@@ -52,7 +52,7 @@ static int64_t now_ns(void)
 }
 
 static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_result *res,
-			  const sb_cli_changes *ch, uint64_t staged_bytes,
+			  const sb_diff_list *ch, uint64_t staged_bytes,
 			  const sb_isolation_report *rep)
 {
 	if (cli->quiet)
@@ -73,7 +73,7 @@ static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_re
 	}
 	sb_diff_counts n = {0};
 	for (size_t i = 0; i < ch->n; i++) {
-		const sb_cli_change *x = &ch->v[i];
+		const sb_diff_item *x = &ch->v[i];
 		const sb_tree_entry *e = x->status == 'D' ? &x->old : &x->new;
 		bool color = cli->color_err;
 		const char *c = x->status == 'A' ? SB_C_GREEN : x->status == 'D' ? SB_C_RED : SB_C_YELLOW;
@@ -97,7 +97,7 @@ static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_re
 }
 
 static cJSON *result_json(const sb_sandbox_result *res, int64_t baseline, const sb_id *staged,
-			  const sb_cli_changes *ch, const sb_isolation_report *rep,
+			  const sb_diff_list *ch, const sb_isolation_report *rep,
 			  const char *isolation)
 {
 	char hex[SB_HEX_LEN + 1];
@@ -135,37 +135,11 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return setup_failed(cli, &err);
 	}
 
-	/* 1. The baseline: reused when the workspace is unchanged. */
-	sb_progress p;
-	sb_progress_init(&p, cli, "baseline");
-	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
-	co.reason = "baseline";
-	co.command = o->argv;
-	co.progress = sb_progress_scan;
-	co.warn = sb_progress_warn;
-	co.userdata = &p;
-	sb_capture_result base;
-	r = sb_capture(w, &co, &base, &err);
-	sb_progress_done(&p);
-	if (r < 0)
-		return setup_failed(cli, &err);
-	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id, base.reused ? " (reused)" : "");
-	sb_cli_scan_info(cli, &base.scan);
-
-	/* 2. The session record, before anything runs: a crash leaves it for discard. */
-	sb_session sess;
-	sb_session_init(&sess);
-	sess.state = SB_SESSION_RUNNING;
-	sess.baseline = base.id;
-	sess.baseline_root = base.root;
-	sess.command = o->argv;
-	sess.started_ns = now_ns();
-	sess.pid = getpid();
-	_cleanup_free_ char *upper = NULL, *work = NULL;
-	if (sb_session_layers(w, &upper, &work, &err) < 0 || sb_session_write(w, &sess, &err) < 0)
-		return setup_failed(cli, &err);
-
-	/* 3. The sandbox. */
+	/*
+	 * 1. The isolation layers, before anything is recorded: a layer that
+	 * cannot be enforced stops the run here (fail closed), and the baseline
+	 * and the session record which layers the command ran under.
+	 */
 	sb_sandbox_config cfg;
 	sb_sandbox_config_init(&cfg);
 	cfg.argv = (const char *const *)o->argv;
@@ -185,12 +159,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	for (size_t i = 0; i < o->n_rw; i++)
 		binds[cfg.n_binds++] = (sb_sandbox_bind){o->rw[i], true};
 	cfg.binds = binds;
-
-	_cleanup_(sb_overlay_freep) sb_overlay *ov = NULL;
-	if (sb_overlay_new(sb_workspace_path(w), upper, work, 0, &ov, &err) < 0)
-		return setup_failed(cli, &err);
-	cfg.workspace_mount = sb_overlay_mount_hook;
-	cfg.workspace_mount_data = ov;
+	cfg.workspace_mount = sb_overlay_mount_hook; /* its data once the session exists */
 
 	_cleanup_(sb_isolation_freep) sb_isolation *iso = NULL;
 	if (sb_isolation_prepare(&o->iso, sb_workspace_path(w), &cfg, &iso, &err) < 0)
@@ -199,15 +168,59 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		sb_cli_warn(cli, "%s", sb_isolation_warning(iso, i));
 	char layers[512] = "";
 	sb_isolation_summary(iso, layers, sizeof(layers));
-	sb_cli_info(cli, "isolation: %s%s", sb_sandbox_uses_userns(&cfg) ? "userns " : "", layers);
+	sb_cli_info(cli, "isolation: %s", layers);
+
+	/* 2. The baseline: reused when the workspace is unchanged. */
+	sb_progress p;
+	sb_progress_init(&p, cli, "baseline");
+	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
+	co.reason = "baseline";
+	co.command = o->argv;
+	co.isolation = layers;
+	co.progress = sb_progress_scan;
+	co.warn = sb_progress_warn;
+	co.userdata = &p;
+	sb_capture_result base;
+	r = sb_capture(w, &co, &base, &err);
+	sb_progress_done(&p);
+	if (r < 0)
+		return setup_failed(cli, &err);
+	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id, base.reused ? " (reused)" : "");
+	sb_cli_scan_info(cli, &base.scan);
+
+	/* 3. The session record, before anything runs: a crash leaves it for discard. */
+	sb_session sess;
+	sb_session_init(&sess);
+	sess.state = SB_SESSION_RUNNING;
+	sess.baseline = base.id;
+	sess.baseline_root = base.root;
+	sess.command = o->argv;
+	sess.started_ns = now_ns();
+	sess.pid = getpid();
+	sess.isolation = layers;
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (sb_session_layers(w, &upper, &work, &err) < 0 || sb_session_write(w, &sess, &err) < 0)
+		return setup_failed(cli, &err);
+
+	/* 4. The sandbox over the overlay. */
+	_cleanup_(sb_overlay_freep) sb_overlay *ov = NULL;
+	if (sb_overlay_new(sb_workspace_path(w), upper, work, 0, &ov, &err) < 0) {
+		sb_error e2 = SB_ERROR_INIT;
+		(void)sb_session_remove(w, &e2);
+		return setup_failed(cli, &err);
+	}
+	cfg.workspace_mount_data = ov;
 
 	sb_sandbox_result res;
 	r = sb_sandbox_run(&cfg, &res, &err);
 	sb_isolation_report rep = {0};
 	sb_error ferr = SB_ERROR_INIT;
 	int fr = sb_isolation_finish(iso, r < 0 ? NULL : &res, &rep, &ferr);
-	if (r < 0)
+	if (r < 0) {
+		sb_error e2 = SB_ERROR_INIT;
+		(void)sb_session_remove(w, &e2);
 		return setup_failed(cli, &err);
+	}
 	if (fr < 0)
 		sb_cli_warn(cli, "%s", ferr.msg);
 	if (res.outcome == SB_SANDBOX_SETUP_FAILED || res.outcome == SB_SANDBOX_EXEC_FAILED) {
@@ -218,7 +231,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return res.exit_code;
 	}
 
-	/* 4. What the command changed: the upper layer, staged as a tree. */
+	/* 5. What the command changed: the upper layer, staged as a tree. */
 	sb_changes changes = SB_CHANGES_INIT;
 	sb_id staged;
 	sb_stage_stats sst = {0};
@@ -239,8 +252,8 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
 	}
 
-	sb_cli_changes ch = {0};
-	r = sb_diff_trees(sb_workspace_store(w), &base.root, &staged, NULL, sb_cli_changes_collect,
+	sb_diff_list ch = {0};
+	r = sb_diff_trees(sb_workspace_store(w), &base.root, &staged, NULL, sb_diff_collect,
 			  &ch, &err);
 	if (r >= 0 && sb_id_eq(&staged, &base.root)) {
 		r = sb_session_remove(w, &err);
@@ -255,7 +268,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 			r = sb_session_drop_layers(w, &err);
 	}
 	if (r < 0) {
-		sb_cli_changes_release(&ch);
+		sb_diff_list_release(&ch);
 		sb_cli_fail(cli, &err);
 		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
 	}
@@ -265,7 +278,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	else
 		print_summary(cli, o, &res, &ch, sst.bytes, &rep);
 	bool pending = ch.n > 0 || !sb_id_eq(&staged, &base.root);
-	sb_cli_changes_release(&ch);
+	sb_diff_list_release(&ch);
 
 	if (o->apply && pending) {
 		int st = sb_cli_apply_session(cli, w, NULL, false, false);

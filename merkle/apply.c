@@ -6,57 +6,6 @@
 #include "diff.h"
 #include "edit.h"
 
-/* A diff, kept: path plus the entries on both sides. */
-typedef struct item {
-	char status;
-	char *path;
-	size_t len;
-	sb_tree_entry old, new;
-} item;
-
-typedef struct items {
-	item *v;
-	size_t n, cap;
-} items;
-
-static int collect(void *userdata, const sb_diff_entry *e)
-{
-	items *l = userdata;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		item *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	item *x = &l->v[l->n];
-	memset(x, 0, sizeof(*x));
-	x->path = strndup(e->path, e->path_len);
-	if (!x->path)
-		return -ENOMEM;
-	x->len = e->path_len;
-	x->status = e->status;
-	if (e->old) {
-		x->old = *e->old;
-		x->old.name = NULL;
-	}
-	if (e->new) {
-		x->new = *e->new;
-		x->new.name = NULL;
-	}
-	l->n++;
-	return 0;
-}
-
-static void items_release(items *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
 static bool selected(const char *path, size_t len, const char *const *paths)
 {
 	if (!paths)
@@ -82,12 +31,12 @@ static bool is_ancestor(const char *a, size_t alen, const char *b, size_t blen)
  * Binary search in the drift list (path order) for a path equal to p, or
  * the first path after it.
  */
-static size_t lower_bound(const items *l, const char *p, size_t len)
+static size_t lower_bound(const sb_diff_list *l, const char *p, size_t len)
 {
 	size_t lo = 0, hi = l->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (sb_path_cmp(l->v[mid].path, l->v[mid].len, p, len) < 0)
+		if (sb_path_cmp(l->v[mid].path, l->v[mid].path_len, p, len) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -95,23 +44,23 @@ static size_t lower_bound(const items *l, const char *p, size_t len)
 	return lo;
 }
 
-static const char *conflict_with(const items *drift, const item *c)
+static const char *conflict_with(const sb_diff_list *drift, const sb_diff_item *c)
 {
 	/* The same path, or something below it. */
-	size_t i = lower_bound(drift, c->path, c->len);
+	size_t i = lower_bound(drift, c->path, c->path_len);
 	if (i < drift->n) {
-		const item *d = &drift->v[i];
-		if (d->len == c->len && memcmp(d->path, c->path, c->len) == 0)
+		const sb_diff_item *d = &drift->v[i];
+		if (d->path_len == c->path_len && memcmp(d->path, c->path, c->path_len) == 0)
 			return "changed in the workspace too";
-		if (is_ancestor(c->path, c->len, d->path, d->len))
+		if (is_ancestor(c->path, c->path_len, d->path, d->path_len))
 			return "the workspace changed something below it";
 	}
 	/* An ancestor added, deleted or retyped (a mode change of a directory is harmless). */
-	for (size_t k = 0; k < c->len; k++) {
+	for (size_t k = 0; k < c->path_len; k++) {
 		if (c->path[k] != '/')
 			continue;
 		size_t j = lower_bound(drift, c->path, k);
-		if (j < drift->n && drift->v[j].len == k &&
+		if (j < drift->n && drift->v[j].path_len == k &&
 		    memcmp(drift->v[j].path, c->path, k) == 0 && drift->v[j].status != 'M')
 			return "a parent directory changed in the workspace";
 	}
@@ -124,28 +73,29 @@ static const char *conflict_with(const items *drift, const item *c)
  * from a directory arrives as D (and the old subtree) then A of one path: the
  * later edit replaces the earlier, so each path is edited once.
  */
-static int build_edits(const items *l, const bool *take, sb_edit **ret, size_t *ret_n)
+static int build_edits(const sb_diff_list *l, const bool *take, sb_edit **ret, size_t *ret_n)
 {
 	sb_edit *e = calloc(l->n ? l->n : 1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	size_t n = 0;
-	const item *whole = NULL;
+	const sb_diff_item *whole = NULL;
 	for (size_t i = 0; i < l->n; i++) {
-		const item *x = &l->v[i];
+		const sb_diff_item *x = &l->v[i];
 		if (!take[i])
 			continue;
-		if (whole && is_ancestor(whole->path, whole->len, x->path, x->len))
+		if (whole && is_ancestor(whole->path, whole->path_len, x->path, x->path_len))
 			continue;
 		whole = NULL;
 		sb_edit *d = &e[n];
-		if (n && e[n - 1].path_len == x->len && memcmp(e[n - 1].path, x->path, x->len) == 0)
+		if (n && e[n - 1].path_len == x->path_len &&
+		    memcmp(e[n - 1].path, x->path, x->path_len) == 0)
 			d = &e[n - 1];
 		else
 			n++;
 		memset(d, 0, sizeof(*d));
 		d->path = x->path;
-		d->path_len = x->len;
+		d->path_len = x->path_len;
 		if (x->status == 'D') {
 			d->op = SB_EDIT_DELETE;
 			if (x->old.type == SB_FT_DIR)
@@ -170,14 +120,14 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 	     void *userdata, sb_apply_result *ret, sb_error *err)
 {
 	sb_apply_result res = {0};
-	items changes = {0}, drift = {0};
+	sb_diff_list changes = {0}, drift = {0};
 	_cleanup_free_ bool *take = NULL, *rest = NULL;
 	_cleanup_free_ sb_edit *edits = NULL, *redits = NULL;
 	size_t nedits = 0, nredits = 0;
 	sb_diff_opts with_mtime = {.flags = SB_DIFF_MTIME};
-	int r = sb_diff_trees(s, baseline, staged, &with_mtime, collect, &changes, err);
+	int r = sb_diff_trees(s, baseline, staged, &with_mtime, sb_diff_collect, &changes, err);
 	if (r >= 0)
-		r = sb_diff_trees(s, baseline, current, NULL, collect, &drift, err);
+		r = sb_diff_trees(s, baseline, current, NULL, sb_diff_collect, &drift, err);
 	if (r < 0)
 		goto out;
 	take = calloc(changes.n + 1, sizeof(bool));
@@ -187,8 +137,8 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 		goto out;
 	}
 	for (size_t i = 0; i < changes.n; i++) {
-		item *x = &changes.v[i];
-		take[i] = selected(x->path, x->len, opts->paths);
+		sb_diff_item *x = &changes.v[i];
+		take[i] = selected(x->path, x->path_len, opts->paths);
 		rest[i] = !take[i];
 		if (!take[i])
 			continue;
@@ -197,7 +147,7 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 		if (why) {
 			res.conflicts++;
 			if (cb)
-				cb(userdata, x->path, x->len, why);
+				cb(userdata, x->path, x->path_len, why);
 		}
 	}
 	if (res.conflicts && !(opts->flags & SB_APPLY_FORCE)) {
@@ -225,8 +175,8 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 		r = sb_restore_tree(s, root_fd, current, &res.merged, opts->protect, &res.written,
 				    err);
 out:
-	items_release(&changes);
-	items_release(&drift);
+	sb_diff_list_release(&changes);
+	sb_diff_list_release(&drift);
 	if (r >= 0)
 		*ret = res;
 	return r;

@@ -6,13 +6,13 @@
 #include "json.h"
 #include "statcache.h"
 
-static int load_ignore(sb_workspace *w, const char *const *excludes, sb_ignore **ret, sb_error *err)
+int sb_capture_exclusions(sb_workspace *w, char *const *excludes, sb_ignore **ret, sb_error *err)
 {
 	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
 	int r = sb_ignore_new(&ign);
 	if (r < 0)
 		return r;
-	for (const char *const *p = excludes; p && *p; p++) {
+	for (char *const *p = excludes; p && *p; p++) {
 		r = sb_ignore_add(ign, *p, err);
 		if (r < 0)
 			return sb_error_prefix(err, "--exclude");
@@ -46,7 +46,7 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 	sb_capture_result res = {.id = -1, .parent = -1};
 	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
 	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
-	int r = load_ignore(w, opts->excludes, &ign, err);
+	int r = sb_capture_exclusions(w, (char *const *)opts->excludes, &ign, err);
 	if (r < 0)
 		return r;
 

@@ -62,4 +62,13 @@ typedef struct sb_capture_result {
 		.exit_status = -1 \
 	}
 
+/*
+ * The exclusions a capture uses: the given patterns plus the workspace's
+ * .snapboxignore. Restore and apply use the same set as the paths they must
+ * never touch.
+ */
+struct sb_ignore;
+int sb_capture_exclusions(sb_workspace *w, char *const *patterns, struct sb_ignore **ret,
+			  sb_error *err);
+
 int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *ret, sb_error *err);

@@ -184,3 +184,43 @@ int sb_diff_count(void *userdata, const sb_diff_entry *e)
 	}
 	return 0;
 }
+
+int sb_diff_collect(void *userdata, const sb_diff_entry *e)
+{
+	sb_diff_list *l = userdata;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		sb_diff_item *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	sb_diff_item *x = &l->v[l->n];
+	memset(x, 0, sizeof(*x));
+	x->path = malloc(e->path_len + 1);
+	if (!x->path)
+		return -ENOMEM;
+	memcpy(x->path, e->path, e->path_len);
+	x->path[e->path_len] = 0;
+	x->path_len = e->path_len;
+	x->status = e->status;
+	if (e->old) {
+		x->old = *e->old;
+		x->old.name = NULL;
+	}
+	if (e->new) {
+		x->new = *e->new;
+		x->new.name = NULL;
+	}
+	l->n++;
+	return 0;
+}
+
+void sb_diff_list_release(sb_diff_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}

@@ -55,6 +55,25 @@ typedef struct sb_diff_opts {
 int sb_diff_trees(sb_store *s, const sb_id *a, const sb_id *b, const sb_diff_opts *opts,
 		  sb_diff_fn fn, void *userdata, sb_error *err);
 
+/*
+ * A diff kept in memory: sb_diff_collect is an sb_diff_fn appending a copy of
+ * each entry (entries' names are not kept: .name is NULL) to an sb_diff_list.
+ */
+typedef struct sb_diff_item {
+	char status; /* A D M T */
+	char *path;  /* owned */
+	size_t path_len;
+	sb_tree_entry old, new; /* type SB_FT_NONE when absent */
+} sb_diff_item;
+
+typedef struct sb_diff_list {
+	sb_diff_item *v;
+	size_t n, cap;
+} sb_diff_list;
+
+int sb_diff_collect(void *list, const sb_diff_entry *e);
+void sb_diff_list_release(sb_diff_list *l);
+
 /* Counts per status, filled by sb_diff_count (a ready-made callback). */
 typedef struct sb_diff_counts {
 	uint64_t added, deleted, modified, typechanged;

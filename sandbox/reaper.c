@@ -130,8 +130,10 @@ static _Noreturn void command_child(sb_child *c)
 		_exit(125);
 	}
 	if (c->seccomp_prog) {
-		long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c->seccomp_prog);
-		if (r < 0 && errno == ENOSYS)
+		long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->seccomp_flags,
+				 c->seccomp_prog);
+		/* prctl takes no flags: only a filter without any may fall back to it. */
+		if (r < 0 && errno == ENOSYS && !c->seccomp_flags)
 			r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->seccomp_prog, 0, 0);
 		if (r < 0) {
 			sb_sandbox__fail(c->setup_fd, SB_STEP_SECCOMP, errno, "",

@@ -81,6 +81,9 @@ typedef struct sb_child {
 	int status_fd;	 /* write end: PID 1's EXIT record */
 	int alive_fd;	 /* read end: the supervisor holds the write end */
 	int landlock_fd; /* -1: none */
+	int landlock_abi;
+	const char *const *landlock_paths; /* inside; rules added by PID 1 after the mounts */
+	size_t n_landlock_paths;
 	const int *cgroup_fds;
 	size_t n_cgroup_fds;
 
@@ -104,6 +107,7 @@ typedef struct sb_child {
 	char *eacces_buf;     /* SB_REPORT_PATH bytes: first path refused with EACCES */
 
 	const struct sock_fprog *seccomp_prog;
+	unsigned seccomp_flags;
 	const struct sb_rlimit *rlimits;
 	size_t n_rlimits;
 } sb_child;

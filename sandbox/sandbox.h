@@ -42,8 +42,11 @@
  *          reap: forwards HUP INT QUIT TERM USR1 USR2 WINCH CONT, reaps
  *          orphans, exits with the command's status when the command exits
  *          (the kernel then kills everything else in the pid namespace).
+ *          After the mounts, PID 1 adds the Landlock rules for
+ *          landlock_paths to the ruleset (their inodes exist only now).
  *   command: pdeathsig, default signal dispositions, landlock_restrict_self,
- *          setrlimit list, seccomp (last), exec with the reduced environment.
+ *          setrlimit list, seccomp with seccomp_flags (last), exec with the
+ *          reduced environment.
  *
  * A failure in PID 1 or the command before exec travels to the supervisor
  * as {step, errno, path} over a close-on-exec pipe; sb_sandbox_wait() turns
@@ -147,8 +150,22 @@ typedef struct sb_sandbox_config {
 	const int *cgroup_procs_fds; /* opened for writing by the caller; "0" written to each */
 	size_t n_cgroup_procs_fds;
 	const struct sock_fprog *seccomp_prog; /* installed last, right before exec; NULL: none */
-	int landlock_ruleset_fd;	       /* -1: none */
-	const struct sb_rlimit *rlimits;       /* sb_rlimits.items, applied in order */
+	unsigned seccomp_flags;	 /* SECCOMP_FILTER_FLAG_*: sb_seccomp_filter_flags() */
+	int landlock_ruleset_fd; /* -1: none */
+	int landlock_abi;	 /* the ruleset's ABI (sb_landlock_abi_of) */
+	/*
+	 * Paths as the sandbox sees them (after pivot_root) beneath which the
+	 * command may write under Landlock: the roots of mounts the sandbox
+	 * makes itself (the workspace overlay, /tmp, /dev/shm, /dev/pts), whose
+	 * inodes do not exist before clone. PID 1 adds one rule per path to
+	 * landlock_ruleset_fd after its mounts (sb_landlock_add_path); a
+	 * missing path fails the run at the "landlock" step. Needs a ruleset.
+	 * The rules land in the ruleset object the caller's fd names (a
+	 * clone shares it): use one ruleset per sandbox.
+	 */
+	const char *const *landlock_paths;
+	size_t n_landlock_paths;
+	const struct sb_rlimit *rlimits; /* sb_rlimits.items, applied in order */
 	size_t n_rlimits;
 
 	uint64_t timeout_ms;	   /* 0: none. On expiry the sandbox is killed */

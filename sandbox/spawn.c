@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "landlock.h"
 #include "mountplan.h"
 #include "sandbox-internal.h"
 
@@ -230,6 +231,20 @@ static _Noreturn void child_main(sb_child *c)
 		sb_sandbox__fail(fd, SB_STEP_CHDIR, errno, c->cwd, NULL);
 		_exit(125);
 	}
+	/*
+	 * Landlock rules bind to inodes: the overlay, /tmp and /dev/shm the plan
+	 * just mounted did not exist when the supervisor built the ruleset, so
+	 * their rules can only be added now (see landlock.h). PID 1 itself stays
+	 * unrestricted; the command restricts itself before exec.
+	 */
+	for (size_t i = 0; i < c->n_landlock_paths; i++) {
+		int r = sb_landlock_add_path(c->landlock_fd, c->landlock_abi, c->landlock_paths[i]);
+		if (r < 0) {
+			sb_sandbox__fail(fd, SB_STEP_LANDLOCK, -r, c->landlock_paths[i],
+					 "allowing writes beneath");
+			_exit(125);
+		}
+	}
 	if (setsid() < 0) {
 		sb_sandbox__fail(fd, SB_STEP_SETSID, errno, "", NULL);
 		_exit(125);
@@ -370,6 +385,9 @@ static int prepare(const sb_sandbox_config *cfg, prep *p, sb_error *err)
 	c->stdio[1] = cfg->stdout_fd;
 	c->stdio[2] = cfg->stderr_fd;
 	c->landlock_fd = cfg->landlock_ruleset_fd;
+	c->landlock_abi = cfg->landlock_abi;
+	c->landlock_paths = cfg->landlock_paths;
+	c->n_landlock_paths = cfg->n_landlock_paths;
 	c->cgroup_fds = cfg->cgroup_procs_fds;
 	c->n_cgroup_fds = cfg->n_cgroup_procs_fds;
 	c->userns = userns;
@@ -387,6 +405,7 @@ static int prepare(const sb_sandbox_config *cfg, prep *p, sb_error *err)
 	c->exec_buf = p->bufs;
 	c->eacces_buf = p->bufs + SB_REPORT_PATH;
 	c->seccomp_prog = cfg->seccomp_prog;
+	c->seccomp_flags = cfg->seccomp_flags;
 	c->rlimits = cfg->rlimits;
 	c->n_rlimits = cfg->n_rlimits;
 	return 0;
@@ -408,6 +427,16 @@ static int check_config(const sb_sandbox_config *cfg, sb_error *err)
 				    cfg->cwd);
 	if (cfg->hostname && strlen(cfg->hostname) > 64)
 		return sb_error_set(err, EINVAL, "hostname '%s' is too long", cfg->hostname);
+	if (cfg->n_landlock_paths && cfg->landlock_ruleset_fd < 0)
+		return sb_error_set(err, EINVAL, "Landlock paths given without a ruleset fd");
+	for (size_t i = 0; i < cfg->n_landlock_paths; i++)
+		if (!cfg->landlock_paths[i] || cfg->landlock_paths[i][0] != '/')
+			return sb_error_set(err, EINVAL, "Landlock path '%s' is not absolute",
+					    cfg->landlock_paths[i] ? cfg->landlock_paths[i]
+								   : "(null)");
+	if (cfg->seccomp_flags && !cfg->seccomp_prog)
+		return sb_error_set(err, EINVAL, "seccomp flags 0x%x given without a filter",
+				    cfg->seccomp_flags);
 	for (size_t i = 0; i < cfg->n_cgroup_procs_fds; i++)
 		if (cfg->cgroup_procs_fds[i] < 0)
 			return sb_error_set(err, EINVAL, "cgroup.procs fd #%zu is %d", i,

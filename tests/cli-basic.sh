@@ -6,10 +6,23 @@
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # Every verb answers --help with its usage on stdout and exit 0.
-for v in snapshot list show status verify export; do
+verbs=$("$SNAPBOX" --help | awk '/^Verbs:/{on=1; next} /^$/{on=0} on{print $1}')
+check "--help lists at least the 12 verbs of the contract" test "$(wc -w <<<"$verbs")" -ge 12
+for v in $verbs; do
 	out=$(sb "$v" --help 2>&1)
 	if [ $? = 0 ] && grep -q "usage: snapbox $v" <<<"$out"; then ok "$v --help"; else not_ok "$v --help"; fi
 done
+# The man page renders cleanly and documents every verb the binary lists.
+if command -v groff >/dev/null; then
+	check "the man page renders without warnings" test -z "$(groff -man -Tutf8 -ww -z "$SB_SRC/cli/snapbox.1" 2>&1)"
+else
+	skip "the man page renders without warnings" "groff is not installed"
+fi
+missing=""
+for v in $verbs; do
+	grep -qE "^[.](B|BR|BI) $v( |\$)" "$SB_SRC/cli/snapbox.1" || missing="$missing $v"
+done
+check "the man page documents every verb (missing:${missing:- none})" test -z "$missing"
 check "--version prints the version" bash -c "'$SNAPBOX' --version | grep -q '^snapbox [0-9]'"
 expect_status 2 "unknown verb is a usage error" sb frobnicate
 check "unknown verb is named" last_err_has "'frobnicate' is not a snapbox verb"
