@@ -8,8 +8,9 @@
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 TRY=$SB_BUILD/tests/try-syscall
 # In a sanitizer build try-syscall is instrumented too, and LeakSanitizer's
-# exit-time check needs ptrace, which the default seccomp policy refuses.
-NOLSAN=(--env ASAN_OPTIONS=detect_leaks=0)
+# exit-time check needs ptrace, which the default seccomp policy refuses. The
+# build directory may lie under /tmp, which the sandbox replaces: bind it.
+NOLSAN=(--env ASAN_OPTIONS=detect_leaks=0 --ro "$(dirname "$TRY")")
 PY=$(command -v /usr/bin/python3 python3 | head -1)
 
 if ! [ -x "$TRY" ]; then
