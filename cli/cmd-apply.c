@@ -20,7 +20,7 @@ static void on_conflict(void *userdata, const char *path, size_t len, const char
 {
 	conflicts *c = userdata;
 	c->n++;
-	fprintf(stderr, "%sconflict%s ", sb_cli_c(c->cli->color_err, SB_C_RED),
+	fprintf(stderr, "%ssnapbox:%s ", sb_cli_c(c->cli->color_err, SB_C_RED),
 		sb_cli_c(c->cli->color_err, SB_C_RESET));
 	sb_cli_put_path(stderr, path, len);
 	fprintf(stderr, ": %s\n", why);
@@ -98,7 +98,7 @@ static int apply_stats(sb_workspace *w, int64_t parent, const sb_id *root, sb_sn
 }
 
 int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths, bool force,
-			 bool dry)
+			 bool dry, bool allow_git)
 {
 	sb_error err = SB_ERROR_INIT;
 	sb_session s;
@@ -128,10 +128,11 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 	conflicts cf = {cli, 0};
 	sb_apply_result res;
 	if (sb_cli_scan_current(cli, w, base.exclusions, &current, NULL, &err) < 0 ||
-	    sb_capture_exclusions(w, base.exclusions, &protect, &err) < 0)
+	    sb_capture_exclusions(w, base.exclusions, NULL, NULL, &protect, &err) < 0)
 		goto out;
 	sb_apply_opts ao = {
-	    .flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0),
+	    .flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0) |
+			 (allow_git ? SB_APPLY_ALLOW_GIT : 0),
 	    .paths = paths,
 	    .protect = protect,
 	};
@@ -212,15 +213,18 @@ int cmd_apply(sb_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'f'},
+	    {"allow-git-config", no_argument, NULL, 'G'},
 	    {"dry-run", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	bool force = false, dry = false;
+	bool force = false, dry = false, allow_git = false;
 	int c;
 	while ((c = sb_cli_getopt(cli, argc, argv, "+fnh", opts)) != -1) {
 		if (c == 'f')
 			force = true;
+		else if (c == 'G')
+			allow_git = true;
 		else if (c == 'n')
 			dry = true;
 		else if (c == 'h')
@@ -236,8 +240,9 @@ int cmd_apply(sb_cli *cli, int argc, char **argv)
 		return sb_cli_fail(cli, &err);
 	if (sb_workspace_lock(w, 0, &err) < 0)
 		return sb_cli_fail(cli, &err);
-	return sb_cli_apply_session(
-	    cli, w, optind < argc ? (const char *const *)argv + optind : NULL, force, dry);
+	return sb_cli_apply_session(cli, w,
+				    optind < argc ? (const char *const *)argv + optind : NULL, force,
+				    dry, allow_git);
 }
 
 int cmd_discard(sb_cli *cli, int argc, char **argv)

@@ -93,7 +93,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 			       pre.id, pre.id);
 	}
 
-	if (sb_capture_exclusions(w, target.exclusions, &protect, &err) < 0)
+	if (sb_capture_exclusions(w, target.exclusions, NULL, NULL, &protect, &err) < 0)
 		goto out;
 	sb_restore_stats rs;
 	if (sb_restore_tree(store, sb_workspace_root_fd(w), &pre.root, &target.root, protect, &rs,

@@ -30,11 +30,14 @@ static const sb_verb verbs[] = {
 	 "Exit status: the command's own; 128+N when killed by signal N; 124 on timeout;\n"
 	 "125 when snapbox failed before the command ran; 126 not executable; 127 not found.\n"},
 	{"apply", cmd_apply, "land the staged changes of the last run",
-	 "snapbox apply [--force] [--dry-run] [PATH...]\n\n"
+	 "snapbox apply [--force] [--allow-git-config] [--dry-run] [PATH...]\n\n"
 	 "Writes the staged changes (all, or those under the given paths; the rest stay staged)\n"
 	 "into the workspace and records the result as a snapshot (reason 'apply'). Refuses when\n"
 	 "a path the run changed was also changed in the workspace since, listing the\n"
-	 "conflicts; --force lets the staged version win.\n"},
+	 "conflicts; --force lets the staged version win. Changes that would make git run code\n"
+	 "on this machine (a repository's config, hooks, info/, a .git redirect) are refused\n"
+	 "until you have reviewed them: --allow-git-config lands them. Changes to excluded\n"
+	 "paths are never written.\n"},
 	{"discard", cmd_discard, "drop the staged changes of the last run",
 	 "snapbox discard\n\nDrops the staged changes (or what an interrupted run left).\n"},
 	{"snapshot", cmd_snapshot, "record the workspace as it is now",

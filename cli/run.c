@@ -277,11 +277,16 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 					    &ch, &rep, layers));
 	else
 		print_summary(cli, o, &res, &ch, sst.bytes, &rep);
+	if (sst.stripped)
+		sb_cli_warn(cli,
+			    "dropped the setuid/setgid bits the command set on %llu file%s: "
+			    "snapbox never stages privileged programs",
+			    (unsigned long long)sst.stripped, sst.stripped == 1 ? "" : "s");
 	bool pending = ch.n > 0 || !sb_id_eq(&staged, &base.root);
 	sb_diff_list_release(&ch);
 
 	if (o->apply && pending) {
-		int st = sb_cli_apply_session(cli, w, NULL, false, false);
+		int st = sb_cli_apply_session(cli, w, NULL, false, false, false);
 		if (st != SB_EXIT_OK)
 			return st;
 	}

@@ -33,4 +33,4 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o);
  * body of `snapbox apply`, also used by `run --apply`. Returns an exit status.
  */
 int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths, bool force,
-			 bool dry);
+			 bool dry, bool allow_git);

@@ -21,6 +21,38 @@ static bool selected(const char *path, size_t len, const char *const *paths)
 	return false;
 }
 
+/*
+ * Paths through which a change runs code on the host the next time git runs
+ * there: a repository's config (core.fsmonitor, core.hooksPath, aliases...),
+ * hooks, info/, submodule and worktree git dirs, and a file or symlink named
+ * .git (a gitdir: redirect to a repository of the command's making). In any
+ * repository of the workspace, nested ones too.
+ */
+static bool git_sensitive(const sb_diff_item *x)
+{
+	static const char *const inside[] = {"config", "config.worktree", "hooks", "info",
+					     "modules", "worktrees", "commondir"};
+	const char *p = x->path, *end = x->path + x->path_len;
+	for (const char *c = p; c < end;) {
+		const char *slash = memchr(c, '/', (size_t)(end - c));
+		const char *ce = slash ? slash : end;
+		if (ce - c == 4 && memcmp(c, ".git", 4) == 0) {
+			if (!slash) /* the .git entry itself */
+				return x->status != 'D' && x->new.type != SB_FT_DIR;
+			const char *rest = slash + 1;
+			size_t rl = (size_t)(end - rest);
+			const char *re = memchr(rest, '/', rl);
+			size_t first = re ? (size_t)(re - rest) : rl;
+			for (size_t k = 0; k < ARRAY_SIZE(inside); k++)
+				if (first == strlen(inside[k]) && memcmp(rest, inside[k], first) == 0)
+					return true;
+			return false;
+		}
+		c = slash ? slash + 1 : end;
+	}
+	return false;
+}
+
 /* Is a a proper ancestor of b? */
 static bool is_ancestor(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -140,15 +172,38 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 		sb_diff_item *x = &changes.v[i];
 		take[i] = selected(x->path, x->path_len, opts->paths);
 		rest[i] = !take[i];
+		if (opts->protect && sb_ignore_excluded(opts->protect, x->path, x->path_len,
+							(x->new.type ? x->new.type : x->old.type) ==
+								SB_FT_DIR)) {
+			/* Excluded paths are never written: not applied, not kept. */
+			take[i] = rest[i] = false;
+			res.excluded++;
+			continue;
+		}
 		if (!take[i])
 			continue;
 		res.applied++;
+		if (git_sensitive(x) && !(opts->flags & SB_APPLY_ALLOW_GIT)) {
+			res.git++;
+			if (cb)
+				cb(userdata, x->path, x->path_len,
+				   "changes git configuration or hooks: code that runs on this machine");
+		}
 		const char *why = conflict_with(&drift, x);
 		if (why) {
 			res.conflicts++;
 			if (cb)
 				cb(userdata, x->path, x->path_len, why);
 		}
+	}
+	if (res.git) {
+		r = sb_error_set(err, EPERM,
+				 "%llu staged change%s would make git run code on this machine "
+				 "(hooks, config, a .git redirect); review them ('snapbox diff -- "
+				 ".git'), then 'snapbox apply --allow-git-config', or apply other "
+				 "paths by name",
+				 (unsigned long long)res.git, res.git == 1 ? "" : "s");
+		goto out;
 	}
 	if (res.conflicts && !(opts->flags & SB_APPLY_FORCE)) {
 		r = sb_error_set(

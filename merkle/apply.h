@@ -12,6 +12,11 @@
  *      mode change of a directory), or something below it. Conflicts are
  *      reported through cb; without SB_APPLY_FORCE, any conflict stops
  *      apply (-ESTALE) before anything is written
+ *      Changes to excluded (protected) paths are dropped. Changes that would
+ *      make git run code on the host — a repository's config, hooks, info/,
+ *      submodule or worktree git dirs, a .git file redirecting elsewhere, in
+ *      any repository of the workspace — are reported through cb and stop
+ *      apply (-EPERM) unless SB_APPLY_ALLOW_GIT
  *   3. merged = current + the staged changes (edit.h: O(changes x depth))
  *   4. the workspace is brought from current to merged by restore.h's
  *      writer: temp + rename, never through a symlink, protected paths
@@ -33,6 +38,7 @@
 typedef enum sb_apply_flags {
 	SB_APPLY_FORCE = 1 << 0, /* staged changes win over drift */
 	SB_APPLY_DRY = 1 << 1,	 /* compute and report, write nothing */
+	SB_APPLY_ALLOW_GIT = 1 << 2, /* land changes to git config, hooks and .git redirects */
 } sb_apply_flags;
 
 typedef struct sb_apply_opts {
@@ -47,6 +53,8 @@ typedef struct sb_apply_result {
 	sb_id remaining;
 	uint64_t applied;   /* staged changes landed */
 	uint64_t conflicts; /* reported through cb */
+	uint64_t git;       /* changes to git config/hooks (refused without ALLOW_GIT) */
+	uint64_t excluded;  /* changes to excluded paths: dropped, never written */
 	sb_restore_stats written;
 } sb_apply_result;
 

@@ -6,7 +6,8 @@
 #include "json.h"
 #include "statcache.h"
 
-int sb_capture_exclusions(sb_workspace *w, char *const *excludes, sb_ignore **ret, sb_error *err)
+int sb_capture_exclusions(sb_workspace *w, char *const *excludes, sb_scan_warn_fn warn,
+			  void *userdata, sb_ignore **ret, sb_error *err)
 {
 	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
 	int r = sb_ignore_new(&ign);
@@ -17,9 +18,17 @@ int sb_capture_exclusions(sb_workspace *w, char *const *excludes, sb_ignore **re
 		if (r < 0)
 			return sb_error_prefix(err, "--exclude");
 	}
-	r = sb_ignore_load_file(ign, sb_workspace_root_fd(w), SB_IGNORE_FILE, err);
-	if (r < 0 && r != -ENOENT)
+	sb_error e2 = SB_ERROR_INIT;
+	r = sb_ignore_load_file(ign, sb_workspace_root_fd(w), SB_IGNORE_FILE, &e2);
+	if (r == -ELOOP || r == -EINVAL) {
+		/* Not a regular file: never followed, never waited on. */
+		if (warn)
+			warn(userdata, SB_IGNORE_FILE, "not a regular file: its patterns are not used");
+	} else if (r < 0 && r != -ENOENT) {
+		if (err)
+			*err = e2;
 		return r;
+	}
 	*ret = TAKE_PTR(ign);
 	return 0;
 }
@@ -46,7 +55,8 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 	sb_capture_result res = {.id = -1, .parent = -1};
 	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
 	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
-	int r = sb_capture_exclusions(w, (char *const *)opts->excludes, &ign, err);
+	int r = sb_capture_exclusions(w, (char *const *)opts->excludes, opts->warn, opts->userdata, &ign,
+				  err);
 	if (r < 0)
 		return r;
 

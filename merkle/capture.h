@@ -65,10 +65,11 @@ typedef struct sb_capture_result {
 /*
  * The exclusions a capture uses: the given patterns plus the workspace's
  * .snapboxignore. Restore and apply use the same set as the paths they must
- * never touch.
+ * never touch. A .snapboxignore that is not a regular file (a symlink, a
+ * fifo) is not read: warn (may be NULL) says so, and the capture goes on.
  */
 struct sb_ignore;
-int sb_capture_exclusions(sb_workspace *w, char *const *patterns, struct sb_ignore **ret,
-			  sb_error *err);
+int sb_capture_exclusions(sb_workspace *w, char *const *patterns, sb_scan_warn_fn warn,
+			  void *userdata, struct sb_ignore **ret, sb_error *err);
 
 int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *ret, sb_error *err);

@@ -11,7 +11,17 @@ typedef struct walker {
 	void *userdata;
 	sb_error *err;
 	sb_buf path;
+	unsigned depth;
 } walker;
+
+/* Every descent goes through here: a crafted store may nest without end. */
+static int deeper(walker *w)
+{
+	if (++w->depth <= SB_TREE_MAX_DEPTH)
+		return 0;
+	return sb_error_set(w->err, ELOOP, "tree at '%.200s...' nests deeper than %d levels",
+			    w->path.data, SB_TREE_MAX_DEPTH);
+}
 
 /* 1: path is inside a filter; 0: outside all; 2: path is an ancestor of a filter. */
 static int filter_match(const walker *w, const char *path, size_t len)
@@ -60,7 +70,9 @@ static int whole(walker *w, char status, const sb_tree_entry *e)
 	if (filter_match(w, w->path.data, w->path.len) == 0)
 		return 0;
 	sb_tree t = SB_TREE_INIT;
-	r = sb_tree_load(w->store, &e->id, &t, w->err);
+	r = deeper(w);
+	if (r >= 0)
+		r = sb_tree_load(w->store, &e->id, &t, w->err);
 	for (size_t i = 0; r >= 0 && i < t.n; i++) {
 		size_t saved;
 		r = push(w, &t.v[i], &saved);
@@ -69,6 +81,7 @@ static int whole(walker *w, char status, const sb_tree_entry *e)
 		sb_buf_truncate(&w->path, saved);
 	}
 	sb_tree_release(&t);
+	w->depth--;
 	return r;
 }
 
@@ -121,7 +134,9 @@ static int walk(walker *w, const sb_id *a, const sb_id *b)
 	if (sb_id_eq(a, b))
 		return 0;
 	sb_tree ta = SB_TREE_INIT, tb = SB_TREE_INIT;
-	int r = sb_tree_load(w->store, a, &ta, w->err);
+	int r = deeper(w);
+	if (r >= 0)
+		r = sb_tree_load(w->store, a, &ta, w->err);
 	if (r >= 0)
 		r = sb_tree_load(w->store, b, &tb, w->err);
 	size_t i = 0, j = 0;
@@ -142,13 +157,14 @@ static int walk(walker *w, const sb_id *a, const sb_id *b)
 	}
 	sb_tree_release(&ta);
 	sb_tree_release(&tb);
+	w->depth--;
 	return r;
 }
 
 int sb_diff_trees(sb_store *s, const sb_id *a, const sb_id *b, const sb_diff_opts *opts,
 		  sb_diff_fn fn, void *userdata, sb_error *err)
 {
-	walker w = {s, opts, fn, userdata, err, SB_BUF_INIT};
+	walker w = {s, opts, fn, userdata, err, SB_BUF_INIT, 0};
 	if (sb_buf_reserve(&w.path, 256) < 0)
 		return -ENOMEM;
 	w.path.data[0] = 0;

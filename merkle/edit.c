@@ -68,6 +68,13 @@ static int edit_dir(editor *ed, const sb_id *id, const sb_edit *edits, size_t n,
 {
 	dir d = {SB_TREE_INIT, 0};
 	int r = 0;
+	/* The prefix names this directory: one '/' per level below the root. */
+	size_t levels = 0;
+	for (size_t k = 0; k < prefix_len; k++)
+		levels += edits[0].path[k] == '/';
+	if (levels >= SB_TREE_MAX_DEPTH)
+		return sb_error_set(ed->err, ELOOP, "'%.200s...' nests deeper than %d levels",
+				    edits[0].path, SB_TREE_MAX_DEPTH);
 	if (id) {
 		r = sb_tree_load(ed->store, id, &d.t, ed->err);
 		if (r < 0)

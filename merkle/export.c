@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "content.h"
 #include "export.h"
+#include "fileio.h"
 
 #define NSEC 1000000000LL
 
@@ -22,20 +23,10 @@ static const char *display(const sb_tree_entry *e, const char *path, char *buf, 
 		    : sb_quote(buf, size, e->name, e->name_len);
 }
 
-static struct timespec to_ts(int64_t ns)
-{
-	struct timespec ts = {.tv_sec = ns / NSEC, .tv_nsec = ns % NSEC};
-	if (ts.tv_nsec < 0) {
-		ts.tv_nsec += NSEC;
-		ts.tv_sec--;
-	}
-	return ts;
-}
-
 /* Sets mode then mtime on an open fd (atime left as it is). */
 static int finish_fd(int fd, const sb_tree_entry *e)
 {
-	struct timespec t[2] = {{.tv_nsec = UTIME_OMIT}, to_ts(e->mtime_ns)};
+	struct timespec t[2] = {{.tv_nsec = UTIME_OMIT}, sb_timespec_from_ns(e->mtime_ns)};
 	if (fchmod(fd, (mode_t)e->mode) < 0)
 		return -errno;
 	if (futimens(fd, t) < 0)
@@ -131,7 +122,7 @@ static int export_symlink(sb_store *s, int dir_fd, const sb_tree_entry *e, sb_ex
 	}
 	if (r < 0)
 		return sb_error_errno(err, errno, "create a symlink");
-	struct timespec t[2] = {{.tv_nsec = UTIME_OMIT}, to_ts(e->mtime_ns)};
+	struct timespec t[2] = {{.tv_nsec = UTIME_OMIT}, sb_timespec_from_ns(e->mtime_ns)};
 	if (utimensat(dir_fd, tmp, t, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = sb_error_errno(err, errno, "set symlink mtime");
 		(void)unlinkat(dir_fd, tmp, 0);

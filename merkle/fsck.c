@@ -60,6 +60,7 @@ typedef struct fsck {
 	sb_buf path;
 	sb_fsck_stats stats;
 	int problems;
+	unsigned depth;
 } fsck;
 
 static void problem(fsck *f, const sb_id *id, const char *what)
@@ -80,6 +81,10 @@ static int check_entry(fsck *f, const sb_tree_entry *e);
 
 static int check_tree(fsck *f, const sb_id *id)
 {
+	if (f->depth >= SB_TREE_MAX_DEPTH) {
+		problem(f, id, "trees nest deeper than snapbox allows");
+		return 0;
+	}
 	int r = idset_add(&f->seen, id);
 	if (r <= 0)
 		return r;
@@ -96,8 +101,11 @@ static int check_tree(fsck *f, const sb_id *id)
 		if ((f->path.len && sb_buf_putc(&f->path, '/') < 0) ||
 		    sb_buf_append(&f->path, t.v[i].name, t.v[i].name_len) < 0)
 			r = -ENOMEM;
-		else
+		else {
+			f->depth++;
 			r = check_entry(f, &t.v[i]);
+			f->depth--;
+		}
 		sb_buf_truncate(&f->path, saved);
 	}
 	sb_tree_release(&t);

@@ -5,10 +5,13 @@
 
 #include "buf.h"
 #include "export.h"
+#include "fileio.h"
 #include "restore.h"
 
 typedef struct restorer {
 	sb_store *store;
+	dev_t dev; /* the workspace's filesystem: nothing on another one is touched */
+	unsigned depth;
 	const sb_ignore *protect;
 	sb_restore_stats st;
 	sb_export_stats ex;
@@ -40,9 +43,11 @@ static bool protected(restorer *r, bool is_dir)
 }
 
 /*
- * Directories are made writable by us while we change them (a read-only
- * directory in the tree must still be filled or emptied); the final mode is
- * set by sb_export_dir_finish.
+ * Opens a directory to change it: never through a symlink, never onto another
+ * filesystem (a mount point inside the workspace is not ours to fill or
+ * empty: the scan leaves it out, so no snapshot knows its contents). It is
+ * made writable by us while we change it (a read-only directory must still be
+ * filled or emptied); sb_export_dir_finish sets the final mode.
  */
 static int open_dir(restorer *r, int dfd, const char *name, int *ret_fd)
 {
@@ -50,63 +55,66 @@ static int open_dir(restorer *r, int dfd, const char *name, int *ret_fd)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700)
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (st.st_dev != r->dev) {
+		close(fd);
+		return sb_error_set(r->err, EXDEV,
+				    "'%s' is a mount point (another filesystem): snapbox never "
+				    "writes into or removes another filesystem; unmount it first",
+				    where(r));
+	}
+	if ((st.st_mode & 0700) != 0700)
 		(void)fchmod(fd, (st.st_mode & 07777) | 0700);
 	*ret_fd = fd;
 	return 0;
 }
 
-static int remove_entry(restorer *r, int dfd, const char *name);
+static int remove_entry(restorer *r, int dfd, const char *name, const sb_tree_entry *known);
 
-/* Empties and removes the directory name; keeps protected children (and so the directory). */
-static int remove_dir(restorer *r, int dfd, const char *name)
+/*
+ * Removes the directory `name`, whose contents the tree `known` records:
+ * only those entries are removed. Anything else found there (a socket, a
+ * file created since the scan) and protected paths stay, and so then does the
+ * directory. Returns 1 when the directory was kept.
+ */
+static int remove_dir(restorer *r, int dfd, const char *name, const sb_id *known)
 {
 	int fd;
 	int e = open_dir(r, dfd, name, &fd);
-	if (e == -ENOTDIR || e == -ELOOP)
-		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT
-			   ? sb_error_errno(r->err, errno, "remove '%s'", where(r))
-			   : 0;
 	if (e == -ENOENT)
 		return 0;
 	if (e < 0)
-		return sb_error_errno(r->err, -e, "open '%s'", where(r));
-	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-	if (!d) {
-		int x = errno;
-		if (dup_fd >= 0)
-			close(dup_fd);
-		close(fd);
-		return sb_error_errno(r->err, x, "read '%s'", where(r));
-	}
-	int ret = 0;
-	bool kept = false;
-	struct dirent *de;
-	while (ret >= 0 && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
+		return e == -EXDEV ? e : sb_error_errno(r->err, -e, "open '%s'", where(r));
+	sb_tree t = SB_TREE_INIT;
+	int ret = known ? sb_tree_load(r->store, known, &t, r->err) : 0;
+	for (size_t i = 0; ret >= 0 && i < t.n; i++) {
 		size_t saved;
-		ret = push_name(r, de->d_name, strlen(de->d_name), &saved);
-		if (ret >= 0) {
-			if (protected(r, de->d_type == DT_DIR))
-				kept = true;
-			else
-				ret = remove_entry(r, fd, de->d_name);
-		}
+		ret = push_name(r, t.v[i].name, t.v[i].name_len, &saved);
+		if (ret >= 0 && !protected(r, t.v[i].type == SB_FT_DIR))
+			ret = remove_entry(r, fd, t.v[i].name, &t.v[i]);
 		pop(r, saved);
 	}
-	closedir(d);
+	sb_tree_release(&t);
 	close(fd);
-	if (ret < 0 || kept)
+	if (ret < 0)
 		return ret;
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return sb_error_errno(r->err, errno, "remove directory '%s'", where(r));
-	r->st.removed++;
-	return 0;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) == 0) {
+		r->st.removed++;
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	if (errno == ENOTEMPTY || errno == EEXIST)
+		return 1;
+	return sb_error_errno(r->err, errno, "remove directory '%s'", where(r));
 }
 
-static int remove_entry(restorer *r, int dfd, const char *name)
+/* known: what the scan recorded at this name (NULL: nothing is known). */
+static int remove_entry(restorer *r, int dfd, const char *name, const sb_tree_entry *known)
 {
 	if (unlinkat(dfd, name, 0) == 0) {
 		r->st.removed++;
@@ -114,12 +122,36 @@ static int remove_entry(restorer *r, int dfd, const char *name)
 	}
 	if (errno == ENOENT)
 		return 0;
-	if (errno == EISDIR || errno == EPERM)
-		return remove_dir(r, dfd, name);
-	return sb_error_errno(r->err, errno, "remove '%s'", where(r));
+	if (errno != EISDIR && errno != EPERM)
+		return sb_error_errno(r->err, errno, "remove '%s'", where(r));
+	int kept = remove_dir(r, dfd, name,
+			      known && known->type == SB_FT_DIR ? &known->id : NULL);
+	if (kept > 0)
+		r->st.kept++;
+	return kept < 0 ? kept : 0;
+}
+
+/*
+ * Clears a name for a new entry: removes what stands there, or fails naming
+ * it when that is a directory holding entries snapbox never recorded.
+ */
+static int clear_name(restorer *r, int dfd, const char *name, const sb_tree_entry *known)
+{
+	int ret = remove_entry(r, dfd, name, known);
+	if (ret < 0)
+		return ret;
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		return sb_error_set(r->err, ENOTEMPTY,
+				    "'%s' holds entries no snapshot recorded (created since the scan, "
+				    "or excluded); snapbox does not delete them: move them away and "
+				    "run again",
+				    where(r));
+	return 0;
 }
 
 static int restore_dir(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt);
+static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt);
 
 /* Writes e (and for a directory, its whole subtree) where nothing stands now. */
 static int write_entry(restorer *r, int dfd, const sb_tree_entry *e)
@@ -132,6 +164,14 @@ static int write_entry(restorer *r, int dfd, const sb_tree_entry *e)
 	r->st.written++;
 	if (e->type != SB_FT_DIR)
 		return 0;
+	struct stat st;
+	if (fstat(cfd, &st) == 0 && st.st_dev != r->dev) {
+		close(cfd);
+		return sb_error_set(r->err, EXDEV,
+				    "'%s' is a mount point (another filesystem): snapbox never "
+				    "writes into or removes another filesystem; unmount it first",
+				    where(r));
+	}
 	ret = sb_export_tree(r->store, &e->id, cfd, 0, NULL, r->err);
 	if (ret == -ENOTEMPTY) {
 		/* A directory was already there (a race with the scan): merge into it. */
@@ -147,10 +187,7 @@ static int set_attrs(restorer *r, int dfd, const sb_tree_entry *e)
 {
 	if (e->type != SB_FT_SYMLINK && fchmodat(dfd, e->name, e->mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return sb_error_errno(r->err, errno, "chmod '%s'", where(r));
-	struct timespec ts[2] = {
-	    {.tv_nsec = UTIME_OMIT},
-	    {.tv_sec = e->mtime_ns / 1000000000, .tv_nsec = e->mtime_ns % 1000000000},
-	};
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, sb_timespec_from_ns(e->mtime_ns)};
 	if (utimensat(dfd, e->name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return sb_error_errno(r->err, errno, "set mtime of '%s'", where(r));
 	r->st.attrs++;
@@ -166,11 +203,11 @@ static int update_dir(restorer *r, int dfd, const sb_tree_entry *c, const sb_tre
 	int e = open_dir(r, dfd, t->name, &cfd);
 	if (e == -ENOTDIR || e == -ELOOP || e == -ENOENT) {
 		/* Swapped for something else since the scan: replace it. */
-		int ret = remove_entry(r, dfd, t->name);
+		int ret = clear_name(r, dfd, t->name, NULL);
 		return ret < 0 ? ret : write_entry(r, dfd, t);
 	}
 	if (e < 0)
-		return sb_error_errno(r->err, -e, "open '%s'", where(r));
+		return e == -EXDEV ? e : sb_error_errno(r->err, -e, "open '%s'", where(r));
 	int ret = 0;
 	if (!sb_id_eq(&c->id, &t->id))
 		ret = restore_dir(r, cfd, &c->id, &t->id);
@@ -186,7 +223,7 @@ static int update_entry(restorer *r, int dfd, const sb_tree_entry *c, const sb_t
 	if (cd && td)
 		return update_dir(r, dfd, c, t);
 	if (cd || c->type != t->type) {
-		int ret = remove_entry(r, dfd, t->name);
+		int ret = clear_name(r, dfd, t->name, c);
 		return ret < 0 ? ret : write_entry(r, dfd, t);
 	}
 	if (!sb_id_eq(&c->id, &t->id) || c->size != t->size)
@@ -219,6 +256,17 @@ static sb_tree_entry *rename_source(sb_tree *ct, const sb_tree *tt, const sb_tre
 
 /* cur may be NULL: the directory holds nothing we know of. */
 static int restore_dir(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt)
+{
+	if (r->depth >= SB_TREE_MAX_DEPTH)
+		return sb_error_set(r->err, ELOOP, "'%.200s...' nests deeper than %d levels",
+				    where(r), SB_TREE_MAX_DEPTH);
+	r->depth++;
+	int ret = restore_dir_at(r, dfd, cur, tgt);
+	r->depth--;
+	return ret;
+}
+
+static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt)
 {
 	sb_tree ct = SB_TREE_INIT, tt = SB_TREE_INIT;
 	int ret = cur ? sb_tree_load(r->store, cur, &ct, r->err) : 0;
@@ -263,13 +311,17 @@ static int restore_dir(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt)
 		if (protected(r, is_dir)) {
 			/* excluded: never touched */
 		} else if (c < 0) {
-			ret = remove_entry(r, dfd, ct.v[i].name);
+			ret = remove_entry(r, dfd, ct.v[i].name, &ct.v[i]);
 		} else if (c > 0) {
-			/* Something unknown may stand there (a crash, a race): clear it. */
+			/*
+			 * Something the scan did not see may stand there (a race, a
+			 * crash): a directory is merged into (write_entry), never
+			 * emptied; anything else is replaced by the rename.
+			 */
 			struct stat st;
 			if (fstatat(dfd, tt.v[j].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    (S_ISDIR(st.st_mode) || tt.v[j].type == SB_FT_DIR))
-				ret = remove_entry(r, dfd, tt.v[j].name);
+			    S_ISDIR(st.st_mode) != (tt.v[j].type == SB_FT_DIR))
+				ret = clear_name(r, dfd, tt.v[j].name, NULL);
 			if (ret >= 0)
 				ret = write_entry(r, dfd, &tt.v[j]);
 		} else {
@@ -290,6 +342,10 @@ int sb_restore_tree(sb_store *s, int root_fd, const sb_id *cur, const sb_id *tar
 		    const sb_ignore *protect, sb_restore_stats *ret_stats, sb_error *err)
 {
 	restorer r = {.store = s, .protect = protect, .err = err};
+	struct stat st;
+	if (fstat(root_fd, &st) < 0)
+		return sb_error_errno(err, errno, "stat the workspace");
+	r.dev = st.st_dev;
 	int ret = sb_id_eq(cur, target) ? 0 : restore_dir(&r, root_fd, cur, target);
 	sb_buf_release(&r.path);
 	if (ret_stats)

@@ -17,6 +17,11 @@
  *   - equal content with other mode or mtime: only the attributes are set
  *   - directories get their mode and mtime after their children
  *
+ * Only what the current tree records is removed: a directory that also holds
+ * entries no scan recorded (sockets, files created since the scan, protected
+ * paths) keeps them, and stays. A mount point inside the workspace is never
+ * entered (-EXDEV naming it): no snapshot knows another filesystem's contents.
+ *
  * Nothing is ever followed: directories are opened with O_NOFOLLOW relative
  * to their parent's fd, so a symlink planted where a directory was expected
  * (src -> /etc) is removed and replaced, never written through; removals use
@@ -41,6 +46,7 @@ typedef struct sb_restore_stats {
 	uint64_t removed; /* entries removed */
 	uint64_t attrs;	  /* entries whose mode or mtime alone was set */
 	uint64_t renamed; /* directories moved instead of rewritten */
+	uint64_t kept;    /* directories kept: they hold protected or unrecorded entries */
 	uint64_t trees_compared;
 } sb_restore_stats;
 

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "fileio.h"
 #include "hash.h"
 #include "scan.h"
 #include "store.h"
@@ -100,7 +101,7 @@ typedef struct scanner {
 
 static inline int64_t sb_scan__ts_ns(const struct timespec *ts)
 {
-	return (int64_t)ts->tv_sec * NSEC + ts->tv_nsec;
+	return sb_ns_from_timespec(ts);
 }
 
 /* Drops one reference; the last one closes the fd. Any thread. */

@@ -320,6 +320,13 @@ static int open_dir_at(int dir_fd, const char *name)
 
 static int push(scanner *sc, int fd, dnode *d)
 {
+	if (sc->depth > SB_TREE_MAX_DEPTH) {
+		close(fd);
+		return sb_error_set(sc->err, ELOOP,
+				    "'%.200s...' nests deeper than %d directories; snapbox refuses "
+				    "trees that deep (exclude it with --exclude or .snapboxignore)",
+				    sc->path.data, SB_TREE_MAX_DEPTH);
+	}
 	if (sc->depth == sc->stack_cap) {
 		size_t cap = sc->stack_cap ? sc->stack_cap * 2 : 64;
 		frame *s = reallocarray(sc->stack, cap, sizeof(*s));

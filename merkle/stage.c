@@ -5,14 +5,13 @@
 
 #include "content.h"
 #include "edit.h"
+#include "fileio.h"
 #include "safefs.h"
 #include "stage.h"
 
-#define NSEC 1000000000LL
-
 static int64_t mtime_of(const struct stat *st)
 {
-	return (int64_t)st->st_mtim.tv_sec * NSEC + st->st_mtim.tv_nsec;
+	return sb_ns_from_timespec(&st->st_mtim);
 }
 
 static int stage_file(sb_store *s, int upper_fd, const sb_change *c, sb_tree_entry *e,
@@ -32,7 +31,15 @@ static int stage_file(sb_store *s, int upper_fd, const sb_change *c, sb_tree_ent
 	if (r < 0)
 		return r;
 	e->type = SB_FT_REG;
+	/*
+	 * The command is an adversary: a setuid or setgid bit it set would become
+	 * a privileged program on the host once applied. Never staged.
+	 */
 	e->mode = sb.st_mode & 07777;
+	if (e->mode & (S_ISUID | S_ISGID)) {
+		e->mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		st->stripped++;
+	}
 	e->size = size;
 	e->mtime_ns = mtime_of(&sb);
 	st->files++;

@@ -8,6 +8,10 @@
  * the beneath-resolver. Once staged, the upper directory is no longer needed:
  * diff, apply and discard work on store objects alone.
  *
+ * Setuid and setgid bits on files written by the command are dropped (counted
+ * in stripped): applied, they would hand the command's choice of program the
+ * caller's privileges.
+ *
  * Cost: O(size of the changes), plus O(changes x depth) trees.
  */
 
@@ -17,6 +21,7 @@
 
 typedef struct sb_stage_stats {
 	uint64_t files, bytes, deletions, dirs;
+	uint64_t stripped; /* files whose setuid/setgid bits were dropped */
 } sb_stage_stats;
 
 int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *changes, int upper_fd,

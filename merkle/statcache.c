@@ -40,8 +40,8 @@ void sb_statcache_key_from_stat(const struct stat *st, sb_statcache_key *ret)
 	ret->ino = (uint64_t)st->st_ino;
 	ret->mode = (uint32_t)st->st_mode;
 	ret->size = (uint64_t)st->st_size;
-	ret->mtime_ns = (int64_t)st->st_mtim.tv_sec * NSEC + st->st_mtim.tv_nsec;
-	ret->ctime_ns = (int64_t)st->st_ctim.tv_sec * NSEC + st->st_ctim.tv_nsec;
+	ret->mtime_ns = sb_ns_from_timespec(&st->st_mtim);
+	ret->ctime_ns = sb_ns_from_timespec(&st->st_ctim);
 }
 
 static void gen_release(gen *g)

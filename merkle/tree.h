@@ -31,6 +31,13 @@
 #include "hash.h"
 #include "store.h"
 
+/*
+ * How deep a tree may nest. Every walker (scan, stage, diff, restore, verify)
+ * refuses deeper trees with -ELOOP naming the path, instead of running out of
+ * stack or file descriptors on a tree a hostile command built 100k levels deep.
+ */
+#define SB_TREE_MAX_DEPTH 1024
+
 typedef struct sb_tree_entry {
 	char *name; /* owned, NUL-terminated (names never contain NUL) */
 	size_t name_len;

@@ -75,7 +75,8 @@ int sb_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, size_t *ret_len,
 		    sb_error *err)
 {
-	_cleanup_close_ int fd = sb_open_beneath(dir_fd, name, O_RDONLY, 0, err);
+	/* O_NONBLOCK: a fifo planted under a config name must not hang us. */
+	_cleanup_close_ int fd = sb_open_beneath(dir_fd, name, O_RDONLY | O_NONBLOCK, 0, err);
 	if (fd < 0)
 		return fd;
 	struct stat st;
@@ -175,4 +176,23 @@ int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err)
 	if (r >= 0 && unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		r = sb_error_errno(err, errno, "remove directory '%s'", name);
 	return r;
+}
+
+int64_t sb_ns_from_timespec(const struct timespec *ts)
+{
+	int64_t ns;
+	if (__builtin_mul_overflow((int64_t)ts->tv_sec, SB_NSEC, &ns) ||
+	    __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, &ns))
+		return ts->tv_sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
+
+struct timespec sb_timespec_from_ns(int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / SB_NSEC, .tv_nsec = ns % SB_NSEC};
+	if (ts.tv_nsec < 0) {
+		ts.tv_nsec += SB_NSEC;
+		ts.tv_sec--;
+	}
+	return ts;
 }

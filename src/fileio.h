@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 #include "error.h"
 
 typedef enum sb_write_flags {
@@ -30,8 +31,10 @@ ssize_t sb_pread_full(int fd, void *buf, size_t len, off_t off);
 int sb_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
 /*
- * Reads a whole file beneath dir_fd (no symlinks followed) into a malloc'd,
- * NUL-terminated buffer. Files larger than max give -EFBIG.
+ * Reads a whole file beneath dir_fd (no symlinks followed: -ELOOP) into a
+ * malloc'd, NUL-terminated buffer. Anything but a regular file is -EINVAL
+ * (a fifo is opened non-blocking, never waited on); files larger than max
+ * give -EFBIG.
  */
 int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, size_t *ret_len,
 		    sb_error *err);
@@ -45,6 +48,15 @@ int sb_write_atomic(int dir_fd, const char *name, const void *data, size_t len, 
  * permission for us are chmod'ed first. A missing name is not an error.
  */
 int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err);
+
+/*
+ * File times as nanoseconds since the epoch, and back. Saturating: a time
+ * beyond what int64 nanoseconds hold (ext4 takes years past 2262) clamps
+ * instead of overflowing; times before 1970 keep a tv_nsec in [0, 1e9).
+ */
+#define SB_NSEC 1000000000LL
+int64_t sb_ns_from_timespec(const struct timespec *ts);
+struct timespec sb_timespec_from_ns(int64_t ns);
 
 /* fsync a directory given as (dir_fd, name); name may be "." */
 int sb_fsync_dir_at(int dir_fd, const char *name);

@@ -130,7 +130,7 @@ unset SNAPBOX_TEST_SECRET SNAPBOX_TEST_PASS
 expect_status 0 "run edits a" sb -C "$ws" run -- sh -c 'echo from-sandbox > a; echo other > newfile'
 echo "edited by hand" >"$ws/a"
 expect_status 1 "apply refuses when the workspace changed the same file" sb -C "$ws" apply
-check "the conflict is named" last_err_has "conflict a"
+check "the conflict is named" last_err_has "snapbox: a: changed in the workspace too"
 check "nothing was applied" test ! -e "$ws/newfile" -a "$(cat "$ws/a")" = "edited by hand"
 expect_status 0 "apply --force" sb -C "$ws" apply --force
 check "--force lands the staged version" test "$(cat "$ws/a")" = from-sandbox -a -e "$ws/newfile"
