@@ -127,8 +127,25 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 	sb_id current;
 	conflicts cf = {cli, 0};
 	sb_apply_result res;
-	if (sb_cli_scan_current(cli, w, base.exclusions, &current, NULL, &err) < 0 ||
-	    sb_capture_exclusions(w, base.exclusions, NULL, NULL, &protect, &err) < 0)
+	if (force && !dry) {
+		/*
+		 * --force may write over edits made in the workspace since the run:
+		 * keep them as a snapshot first (reused when nothing changed), as
+		 * restore keeps its pre-restore state.
+		 */
+		sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
+		co.reason = "pre-apply";
+		co.excludes = (const char *const *)base.exclusions;
+		sb_capture_result pre;
+		if (sb_capture(w, &co, &pre, &err) < 0)
+			goto out;
+		current = pre.root;
+		if (!pre.reused && !cli->quiet && !cli->json)
+			printf("saved the workspace as snapshot %" PRId64 " before --force\n", pre.id);
+	} else if (sb_cli_scan_current(cli, w, base.exclusions, &current, NULL, &err) < 0) {
+		goto out;
+	}
+	if (sb_capture_exclusions(w, base.exclusions, NULL, NULL, &protect, &err) < 0)
 		goto out;
 	sb_apply_opts ao = {
 	    .flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0) |

@@ -156,7 +156,7 @@ int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err)
 	if (errno != EISDIR && errno != EPERM)
 		return sb_error_errno(err, errno, "remove '%s'", name);
 	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == EACCES && fchmodat(dir_fd, name, 0700, 0) == 0)
+	if (fd < 0 && errno == EACCES && fchmodat(dir_fd, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
 		fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : sb_error_errno(err, errno, "open '%s'", name);

@@ -134,6 +134,10 @@ check "the conflict is named" last_err_has "snapbox: a: changed in the workspace
 check "nothing was applied" test ! -e "$ws/newfile" -a "$(cat "$ws/a")" = "edited by hand"
 expect_status 0 "apply --force" sb -C "$ws" apply --force
 check "--force lands the staged version" test "$(cat "$ws/a")" = from-sandbox -a -e "$ws/newfile"
+check "--force first saved the hand edit as a snapshot" last_out_has "before --force"
+pre=$(grep -o 'snapshot [0-9]* before' "$T/.out" | cut -d' ' -f2)
+mkdir "$T/pre-force" && sb -C "$ws" export "$pre" "$T/pre-force/x" >/dev/null
+check "the overridden hand edit is recoverable from it" test "$(cat "$T/pre-force/x/a")" = "edited by hand"
 
 # apply PATH: only some changes land, the rest stay staged.
 expect_status 0 "run touches two paths" sb -C "$ws" run -- sh -c 'echo one > p1; echo two > p2'
