@@ -39,7 +39,7 @@ typedef struct sb_snapshot {
 	int64_t parent; /* -1: none */
 	sb_id root;
 	int64_t time_ns;
-	char *reason;	   /* "baseline", "apply", "pre-restore", "manual" */
+	char *reason;	   /* "baseline", "apply", "pre-apply", "pre-restore", "manual" */
 	char *message;	   /* may be NULL */
 	char **command;	   /* NULL-terminated argv, may be NULL */
 	int exit_status;   /* -1: none */
