@@ -141,7 +141,8 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 			goto out;
 		current = pre.root;
 		if (!pre.reused && !cli->quiet && !cli->json)
-			printf("saved the workspace as snapshot %" PRId64 " before --force\n", pre.id);
+			printf("saved the workspace as snapshot %" PRId64 " before --force\n",
+			       pre.id);
 	} else if (sb_cli_scan_current(cli, w, base.exclusions, &current, NULL, &err) < 0) {
 		goto out;
 	}
@@ -149,7 +150,7 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 		goto out;
 	sb_apply_opts ao = {
 	    .flags = (force ? SB_APPLY_FORCE : 0) | (dry ? SB_APPLY_DRY : 0) |
-			 (allow_git ? SB_APPLY_ALLOW_GIT : 0),
+		     (allow_git ? SB_APPLY_ALLOW_GIT : 0),
 	    .paths = paths,
 	    .protect = protect,
 	};
@@ -258,8 +259,8 @@ int cmd_apply(sb_cli *cli, int argc, char **argv)
 	if (sb_workspace_lock(w, 0, &err) < 0)
 		return sb_cli_fail(cli, &err);
 	return sb_cli_apply_session(cli, w,
-				    optind < argc ? (const char *const *)argv + optind : NULL, force,
-				    dry, allow_git);
+				    optind < argc ? (const char *const *)argv + optind : NULL,
+				    force, dry, allow_git);
 }
 
 int cmd_discard(sb_cli *cli, int argc, char **argv)

@@ -7,91 +7,91 @@
 #include "cli.h"
 
 static const sb_verb verbs[] = {
-	{"run", cmd_run, "run a command in the sandbox over a copy-on-write overlay",
-	 "snapbox run [OPTIONS] -- CMD [ARG...]\n\n"
-	 "Snapshots the workspace (reusing the latest snapshot when nothing changed), then runs\n"
-	 "CMD in new user/mount/pid/ipc/uts/net/cgroup namespaces with the workspace behind a\n"
-	 "copy-on-write overlay: nothing it writes reaches the workspace. Afterwards the changes\n"
-	 "are staged for review: 'snapbox diff', then 'snapbox apply' or 'snapbox discard'.\n\n"
-	 "  --apply              land the changes at once (still recorded as a snapshot)\n"
-	 "  --net none|host      network: loopback only (default) or the host's\n"
-	 "  --memory SIZE        memory limit (swap 0), e.g. 512M\n"
-	 "  --cpus N             CPU quota, e.g. 0.5\n"
-	 "  --pids N             process limit\n"
-	 "  --timeout DURATION   kill the whole sandbox after DURATION (exit 124), e.g. 30s\n"
-	 "  --seccomp FILE       a Docker/OCI seccomp JSON profile; 'unconfined' turns it off\n"
-	 "  --nofile N, --fsize SIZE   rlimits (core dumps are always off)\n"
-	 "  --ro PATH, --rw PATH extra host paths, read-only or read-write (rw writes through!)\n"
-	 "  --hide PATH          mask a host path (secrets like ~/.ssh are masked by default)\n"
-	 "  --env K=V, --env K   set or pass through an environment variable\n"
-	 "  --backend auto|kernel|fuse  the copy-on-write layer (default auto)\n"
-	 "  --allow-degraded     run even when a requested layer or limit cannot be enforced\n"
-	 "  --strict             also refuse to run without Landlock\n\n"
-	 "Exit status: the command's own; 128+N when killed by signal N; 124 on timeout;\n"
-	 "125 when snapbox failed before the command ran; 126 not executable; 127 not found.\n"},
-	{"apply", cmd_apply, "land the staged changes of the last run",
-	 "snapbox apply [--force] [--allow-git-config] [--dry-run] [PATH...]\n\n"
-	 "Writes the staged changes (all, or those under the given paths; the rest stay staged)\n"
-	 "into the workspace and records the result as a snapshot (reason 'apply'). Refuses when\n"
-	 "a path the run changed was also changed in the workspace since, listing the\n"
-	 "conflicts; --force lets the staged version win. Changes that would make git run code\n"
-	 "on this machine (a repository's config, hooks, info/, a .git redirect) are refused\n"
-	 "until you have reviewed them: --allow-git-config lands them. Changes to excluded\n"
-	 "paths are never written.\n"},
-	{"discard", cmd_discard, "drop the staged changes of the last run",
-	 "snapbox discard\n\nDrops the staged changes (or what an interrupted run left).\n"},
-	{"snapshot", cmd_snapshot, "record the workspace as it is now",
-	 "snapbox snapshot [-m MESSAGE] [--exclude PATTERN]...\n\n"
-	 "Records the workspace into the store (reason 'manual'). When nothing changed since\n"
-	 "the latest snapshot, that snapshot is reused and no new one is written.\n\n"
-	 "  -m, --message MSG      a note kept with the snapshot\n"
-	 "  --exclude PATTERN      leave out paths matching a gitignore-style pattern\n"
-	 "                         (also read from .snapboxignore at the workspace root)\n"},
-	{"list", cmd_list, "list snapshots",
-	 "snapbox list\n\n"
-	 "Lists the workspace's snapshots: number, time, reason, command and the numbers of\n"
-	 "added, modified and deleted files against the parent.\n"},
-	{"show", cmd_show, "show one snapshot",
-	 "snapbox show N\n\nPrints snapshot N's manifest: root id, time, reason, command, stats.\n"},
-	{"status", cmd_status, "changes since the latest snapshot",
-	 "snapbox status\n\n"
-	 "Lists files added (A), modified (M), deleted (D) or changed in type (T) in the\n"
-	 "workspace since the latest snapshot, like 'git status --short'.\n"},
-	{"diff", cmd_diff, "compare snapshots and the workspace",
-	 "snapbox diff [--stat | --name-status | --json] [A [B]] [-- PATH...]\n\n"
-	 "  (no argument)   the staged changes of the last run, if any; else the latest\n"
-	 "                  snapshot against the workspace\n"
-	 "  A               snapshot A against the workspace\n"
-	 "  A B             snapshot A against snapshot B\n\n"
-	 "  --stat          a diffstat per file\n"
-	 "  --name-status   one line per path: A, M, D or T\n"
-	 "  --json          machine-readable list of changes\n"
-	 "  -U, --unified N lines of context (default 3)\n"
-	 "  --color[=WHEN]  always, never or auto (default: auto; NO_COLOR turns it off)\n"},
-	{"restore", cmd_restore, "make the workspace equal to snapshot N",
-	 "snapbox restore N [--dry-run]\n\n"
-	 "Makes the workspace equal to snapshot N: contents, types, modes and mtimes; paths N\n"
-	 "lacks are removed (excluded paths are never touched). The current state is saved\n"
-	 "first as a 'pre-restore' snapshot, so a restore can itself be undone.\n\n"
-	 "  -n, --dry-run   list what would change and change nothing\n"},
-	{"verify", cmd_verify, "re-hash and cross-check the store",
-	 "snapbox verify\n\n"
-	 "Reads every object of the store, re-hashes it, and checks that every snapshot's\n"
-	 "trees and contents are present. Exits 1 listing each corrupt or missing object.\n"},
-	{"export", cmd_export, "write a snapshot into a new or empty directory",
-	 "snapbox export N DIR\n\n"
-	 "Writes snapshot N into DIR, which must not exist or be empty: files, directories,\n"
-	 "symlinks, fifos, permission bits and mtimes. Runs of zeros become holes.\n"},
-	{"doctor", cmd_doctor, "which isolation layers this host can enforce",
-	 "snapbox doctor [--json]\n\n"
-	 "Probes what this host lets this user enforce and prints it as a table: user\n"
-	 "namespaces (and whether unprivileged ones are allowed, incl. the AppArmor sysctl),\n"
-	 "a kernel overlay mounted where run puts its upper layer, FUSE, seccomp, the cgroup\n"
-	 "version and the controllers this user can limit, the Landlock ABI, openat2.\n\n"
-	 "Exit status: 0 when 'snapbox run' works here with its default layers (namespaces,\n"
-	 "kernel overlay, seccomp), 1 when it does not. Missing cgroup controllers (needed\n"
-	 "only by --memory, --pids, --cpus) or Landlock (needed only by --strict) are\n"
-	 "reported but leave the status at 0.\n"},
+    {"run", cmd_run, "run a command in the sandbox over a copy-on-write overlay",
+     "snapbox run [OPTIONS] -- CMD [ARG...]\n\n"
+     "Snapshots the workspace (reusing the latest snapshot when nothing changed), then runs\n"
+     "CMD in new user/mount/pid/ipc/uts/net/cgroup namespaces with the workspace behind a\n"
+     "copy-on-write overlay: nothing it writes reaches the workspace. Afterwards the changes\n"
+     "are staged for review: 'snapbox diff', then 'snapbox apply' or 'snapbox discard'.\n\n"
+     "  --apply              land the changes at once (still recorded as a snapshot)\n"
+     "  --net none|host      network: loopback only (default) or the host's\n"
+     "  --memory SIZE        memory limit (swap 0), e.g. 512M\n"
+     "  --cpus N             CPU quota, e.g. 0.5\n"
+     "  --pids N             process limit\n"
+     "  --timeout DURATION   kill the whole sandbox after DURATION (exit 124), e.g. 30s\n"
+     "  --seccomp FILE       a Docker/OCI seccomp JSON profile; 'unconfined' turns it off\n"
+     "  --nofile N, --fsize SIZE   rlimits (core dumps are always off)\n"
+     "  --ro PATH, --rw PATH extra host paths, read-only or read-write (rw writes through!)\n"
+     "  --hide PATH          mask a host path (secrets like ~/.ssh are masked by default)\n"
+     "  --env K=V, --env K   set or pass through an environment variable\n"
+     "  --backend auto|kernel|fuse  the copy-on-write layer (default auto)\n"
+     "  --allow-degraded     run even when a requested layer or limit cannot be enforced\n"
+     "  --strict             also refuse to run without Landlock\n\n"
+     "Exit status: the command's own; 128+N when killed by signal N; 124 on timeout;\n"
+     "125 when snapbox failed before the command ran; 126 not executable; 127 not found.\n"},
+    {"apply", cmd_apply, "land the staged changes of the last run",
+     "snapbox apply [--force] [--allow-git-config] [--dry-run] [PATH...]\n\n"
+     "Writes the staged changes (all, or those under the given paths; the rest stay staged)\n"
+     "into the workspace and records the result as a snapshot (reason 'apply'). Refuses when\n"
+     "a path the run changed was also changed in the workspace since, listing the\n"
+     "conflicts; --force lets the staged version win. Changes that would make git run code\n"
+     "on this machine (a repository's config, hooks, info/, a .git redirect) are refused\n"
+     "until you have reviewed them: --allow-git-config lands them. Changes to excluded\n"
+     "paths are never written.\n"},
+    {"discard", cmd_discard, "drop the staged changes of the last run",
+     "snapbox discard\n\nDrops the staged changes (or what an interrupted run left).\n"},
+    {"snapshot", cmd_snapshot, "record the workspace as it is now",
+     "snapbox snapshot [-m MESSAGE] [--exclude PATTERN]...\n\n"
+     "Records the workspace into the store (reason 'manual'). When nothing changed since\n"
+     "the latest snapshot, that snapshot is reused and no new one is written.\n\n"
+     "  -m, --message MSG      a note kept with the snapshot\n"
+     "  --exclude PATTERN      leave out paths matching a gitignore-style pattern\n"
+     "                         (also read from .snapboxignore at the workspace root)\n"},
+    {"list", cmd_list, "list snapshots",
+     "snapbox list\n\n"
+     "Lists the workspace's snapshots: number, time, reason, command and the numbers of\n"
+     "added, modified and deleted files against the parent.\n"},
+    {"show", cmd_show, "show one snapshot",
+     "snapbox show N\n\nPrints snapshot N's manifest: root id, time, reason, command, stats.\n"},
+    {"status", cmd_status, "changes since the latest snapshot",
+     "snapbox status\n\n"
+     "Lists files added (A), modified (M), deleted (D) or changed in type (T) in the\n"
+     "workspace since the latest snapshot, like 'git status --short'.\n"},
+    {"diff", cmd_diff, "compare snapshots and the workspace",
+     "snapbox diff [--stat | --name-status | --json] [A [B]] [-- PATH...]\n\n"
+     "  (no argument)   the staged changes of the last run, if any; else the latest\n"
+     "                  snapshot against the workspace\n"
+     "  A               snapshot A against the workspace\n"
+     "  A B             snapshot A against snapshot B\n\n"
+     "  --stat          a diffstat per file\n"
+     "  --name-status   one line per path: A, M, D or T\n"
+     "  --json          machine-readable list of changes\n"
+     "  -U, --unified N lines of context (default 3)\n"
+     "  --color[=WHEN]  always, never or auto (default: auto; NO_COLOR turns it off)\n"},
+    {"restore", cmd_restore, "make the workspace equal to snapshot N",
+     "snapbox restore N [--dry-run]\n\n"
+     "Makes the workspace equal to snapshot N: contents, types, modes and mtimes; paths N\n"
+     "lacks are removed (excluded paths are never touched). The current state is saved\n"
+     "first as a 'pre-restore' snapshot, so a restore can itself be undone.\n\n"
+     "  -n, --dry-run   list what would change and change nothing\n"},
+    {"verify", cmd_verify, "re-hash and cross-check the store",
+     "snapbox verify\n\n"
+     "Reads every object of the store, re-hashes it, and checks that every snapshot's\n"
+     "trees and contents are present. Exits 1 listing each corrupt or missing object.\n"},
+    {"export", cmd_export, "write a snapshot into a new or empty directory",
+     "snapbox export N DIR\n\n"
+     "Writes snapshot N into DIR, which must not exist or be empty: files, directories,\n"
+     "symlinks, fifos, permission bits and mtimes. Runs of zeros become holes.\n"},
+    {"doctor", cmd_doctor, "which isolation layers this host can enforce",
+     "snapbox doctor [--json]\n\n"
+     "Probes what this host lets this user enforce and prints it as a table: user\n"
+     "namespaces (and whether unprivileged ones are allowed, incl. the AppArmor sysctl),\n"
+     "a kernel overlay mounted where run puts its upper layer, FUSE, seccomp, the cgroup\n"
+     "version and the controllers this user can limit, the Landlock ABI, openat2.\n\n"
+     "Exit status: 0 when 'snapbox run' works here with its default layers (namespaces,\n"
+     "kernel overlay, seccomp), 1 when it does not. Missing cgroup controllers (needed\n"
+     "only by --memory, --pids, --cpus) or Landlock (needed only by --strict) are\n"
+     "reported but leave the status at 0.\n"},
 };
 
 const sb_verb *sb_cli_find_verb(const char *name)

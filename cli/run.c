@@ -32,11 +32,13 @@ static int refuse_pending(sb_cli *cli, sb_workspace *w)
 	bool stale = sb_session_is_stale(&s);
 	sb_session_release(&s);
 	if (staged)
-		sb_cli_failf(cli, "a previous run's changes are still staged in '%s'; review them "
+		sb_cli_failf(cli,
+			     "a previous run's changes are still staged in '%s'; review them "
 			     "with 'snapbox diff', then 'snapbox apply' or 'snapbox discard'",
 			     sb_workspace_path(w));
 	else if (stale)
-		sb_cli_failf(cli, "a previous run on '%s' did not finish (snapbox was killed); "
+		sb_cli_failf(cli,
+			     "a previous run on '%s' did not finish (snapbox was killed); "
 			     "'snapbox discard' clears it",
 			     sb_workspace_path(w));
 	else
@@ -76,7 +78,9 @@ static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_re
 		const sb_diff_item *x = &ch->v[i];
 		const sb_tree_entry *e = x->status == 'D' ? &x->old : &x->new;
 		bool color = cli->color_err;
-		const char *c = x->status == 'A' ? SB_C_GREEN : x->status == 'D' ? SB_C_RED : SB_C_YELLOW;
+		const char *c = x->status == 'A'   ? SB_C_GREEN
+				: x->status == 'D' ? SB_C_RED
+						   : SB_C_YELLOW;
 		fprintf(f, "%s%c%s ", sb_cli_c(color, c), x->status, sb_cli_c(color, SB_C_RESET));
 		sb_cli_put_path(f, x->path, x->path_len);
 		fputs(e->type == SB_FT_DIR ? "/\n" : "\n", f);
@@ -88,8 +92,9 @@ static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_re
 		n.typechanged += x->status == 'T';
 	}
 	char sz[32];
-	fprintf(f, "%" PRIu64 " added, %" PRIu64 " modified, %" PRIu64 " deleted, %" PRIu64
-		   " type changed; %s staged\n",
+	fprintf(f,
+		"%" PRIu64 " added, %" PRIu64 " modified, %" PRIu64 " deleted, %" PRIu64
+		" type changed; %s staged\n",
 		n.added, n.modified, n.deleted, n.typechanged,
 		sb_cli_size(staged_bytes, sz, sizeof(sz)));
 	if (!o->apply)
@@ -185,7 +190,8 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sb_progress_done(&p);
 	if (r < 0)
 		return setup_failed(cli, &err);
-	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id, base.reused ? " (reused)" : "");
+	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id,
+		    base.reused ? " (reused)" : "");
 	sb_cli_scan_info(cli, &base.scan);
 
 	/* 3. The session record, before anything runs: a crash leaves it for discard. */
@@ -225,7 +231,8 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		sb_cli_warn(cli, "%s", ferr.msg);
 	if (res.outcome == SB_SANDBOX_SETUP_FAILED || res.outcome == SB_SANDBOX_EXEC_FAILED) {
 		/* Nothing ran (or nothing could be run): no session to keep. */
-		sb_cli_failf(cli, "%s", res.message[0] ? res.message : "the sandbox could not start");
+		sb_cli_failf(cli, "%s",
+			     res.message[0] ? res.message : "the sandbox could not start");
 		sb_error e2 = SB_ERROR_INIT;
 		(void)sb_session_remove(w, &e2);
 		return res.exit_code;
@@ -235,7 +242,9 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sb_changes changes = SB_CHANGES_INIT;
 	sb_id staged;
 	sb_stage_stats sst = {0};
-	r = sb_upper_read_path(upper, 0, &changes, &err);
+	/* Only the xattr namespace the mount used is trusted: the command can set the other. */
+	r = sb_upper_read_path(upper, sb_sandbox_uses_userns(&cfg) ? SB_UPPER_USERXATTR : 0,
+			       &changes, &err);
 	_cleanup_close_ int upper_fd = r < 0 ? -1 : open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r >= 0 && upper_fd < 0)
 		r = sb_error_errno(&err, errno, "open '%s'", upper);
@@ -253,8 +262,8 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	}
 
 	sb_diff_list ch = {0};
-	r = sb_diff_trees(sb_workspace_store(w), &base.root, &staged, NULL, sb_diff_collect,
-			  &ch, &err);
+	r = sb_diff_trees(sb_workspace_store(w), &base.root, &staged, NULL, sb_diff_collect, &ch,
+			  &err);
 	if (r >= 0 && sb_id_eq(&staged, &base.root)) {
 		r = sb_session_remove(w, &err);
 	} else if (r >= 0) {
@@ -273,8 +282,9 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
 	}
 	if (cli->json)
-		sb_cli_json_out(result_json(&res, base.id, sb_id_eq(&staged, &base.root) ? NULL : &staged,
-					    &ch, &rep, layers));
+		sb_cli_json_out(result_json(&res, base.id,
+					    sb_id_eq(&staged, &base.root) ? NULL : &staged, &ch,
+					    &rep, layers));
 	else
 		print_summary(cli, o, &res, &ch, sst.bytes, &rep);
 	if (sst.stripped)

@@ -30,8 +30,8 @@ static bool selected(const char *path, size_t len, const char *const *paths)
  */
 static bool git_sensitive(const sb_diff_item *x)
 {
-	static const char *const inside[] = {"config", "config.worktree", "hooks", "info",
-					     "modules", "worktrees", "commondir"};
+	static const char *const inside[] = {"config",	"config.worktree", "hooks",    "info",
+					     "modules", "worktrees",	   "commondir"};
 	const char *p = x->path, *end = x->path + x->path_len;
 	for (const char *c = p; c < end;) {
 		const char *slash = memchr(c, '/', (size_t)(end - c));
@@ -44,7 +44,8 @@ static bool git_sensitive(const sb_diff_item *x)
 			const char *re = memchr(rest, '/', rl);
 			size_t first = re ? (size_t)(re - rest) : rl;
 			for (size_t k = 0; k < ARRAY_SIZE(inside); k++)
-				if (first == strlen(inside[k]) && memcmp(rest, inside[k], first) == 0)
+				if (first == strlen(inside[k]) &&
+				    memcmp(rest, inside[k], first) == 0)
 					return true;
 			return false;
 		}
@@ -172,9 +173,9 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 		sb_diff_item *x = &changes.v[i];
 		take[i] = selected(x->path, x->path_len, opts->paths);
 		rest[i] = !take[i];
-		if (opts->protect && sb_ignore_excluded(opts->protect, x->path, x->path_len,
-							(x->new.type ? x->new.type : x->old.type) ==
-								SB_FT_DIR)) {
+		if (opts->protect &&
+		    sb_ignore_excluded(opts->protect, x->path, x->path_len,
+				       (x->new.type ? x->new.type : x->old.type) == SB_FT_DIR)) {
 			/* Excluded paths are never written: not applied, not kept. */
 			take[i] = rest[i] = false;
 			res.excluded++;
@@ -187,7 +188,8 @@ int sb_apply(sb_store *s, int root_fd, const sb_id *baseline, const sb_id *stage
 			res.git++;
 			if (cb)
 				cb(userdata, x->path, x->path_len,
-				   "changes git configuration or hooks: code that runs on this machine");
+				   "changes git configuration or hooks: code that runs on this "
+				   "machine");
 		}
 		const char *why = conflict_with(&drift, x);
 		if (why) {

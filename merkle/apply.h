@@ -36,8 +36,8 @@
 #include "store.h"
 
 typedef enum sb_apply_flags {
-	SB_APPLY_FORCE = 1 << 0, /* staged changes win over drift */
-	SB_APPLY_DRY = 1 << 1,	 /* compute and report, write nothing */
+	SB_APPLY_FORCE = 1 << 0,     /* staged changes win over drift */
+	SB_APPLY_DRY = 1 << 1,	     /* compute and report, write nothing */
 	SB_APPLY_ALLOW_GIT = 1 << 2, /* land changes to git config, hooks and .git redirects */
 } sb_apply_flags;
 
@@ -53,7 +53,7 @@ typedef struct sb_apply_result {
 	sb_id remaining;
 	uint64_t applied;   /* staged changes landed */
 	uint64_t conflicts; /* reported through cb */
-	uint64_t git;       /* changes to git config/hooks (refused without ALLOW_GIT) */
+	uint64_t git;	    /* changes to git config/hooks (refused without ALLOW_GIT) */
 	uint64_t excluded;  /* changes to excluded paths: dropped, never written */
 	sb_restore_stats written;
 } sb_apply_result;

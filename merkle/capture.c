@@ -23,7 +23,8 @@ int sb_capture_exclusions(sb_workspace *w, char *const *excludes, sb_scan_warn_f
 	if (r == -ELOOP || r == -EINVAL) {
 		/* Not a regular file: never followed, never waited on. */
 		if (warn)
-			warn(userdata, SB_IGNORE_FILE, "not a regular file: its patterns are not used");
+			warn(userdata, SB_IGNORE_FILE,
+			     "not a regular file: its patterns are not used");
 	} else if (r < 0 && r != -ENOENT) {
 		if (err)
 			*err = e2;
@@ -55,8 +56,8 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 	sb_capture_result res = {.id = -1, .parent = -1};
 	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
 	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
-	int r = sb_capture_exclusions(w, (char *const *)opts->excludes, opts->warn, opts->userdata, &ign,
-				  err);
+	int r = sb_capture_exclusions(w, (char *const *)opts->excludes, opts->warn, opts->userdata,
+				      &ign, err);
 	if (r < 0)
 		return r;
 

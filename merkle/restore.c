@@ -124,8 +124,7 @@ static int remove_entry(restorer *r, int dfd, const char *name, const sb_tree_en
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return sb_error_errno(r->err, errno, "remove '%s'", where(r));
-	int kept = remove_dir(r, dfd, name,
-			      known && known->type == SB_FT_DIR ? &known->id : NULL);
+	int kept = remove_dir(r, dfd, name, known && known->type == SB_FT_DIR ? &known->id : NULL);
 	if (kept > 0)
 		r->st.kept++;
 	return kept < 0 ? kept : 0;
@@ -142,11 +141,12 @@ static int clear_name(restorer *r, int dfd, const char *name, const sb_tree_entr
 		return ret;
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-		return sb_error_set(r->err, ENOTEMPTY,
-				    "'%s' holds entries no snapshot recorded (created since the scan, "
-				    "or excluded); snapbox does not delete them: move them away and "
-				    "run again",
-				    where(r));
+		return sb_error_set(
+		    r->err, ENOTEMPTY,
+		    "'%s' holds entries no snapshot recorded (created since the scan, "
+		    "or excluded); snapbox does not delete them: move them away and "
+		    "run again",
+		    where(r));
 	return 0;
 }
 

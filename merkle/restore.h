@@ -46,7 +46,7 @@ typedef struct sb_restore_stats {
 	uint64_t removed; /* entries removed */
 	uint64_t attrs;	  /* entries whose mode or mtime alone was set */
 	uint64_t renamed; /* directories moved instead of rewritten */
-	uint64_t kept;    /* directories kept: they hold protected or unrecorded entries */
+	uint64_t kept;	  /* directories kept: they hold protected or unrecorded entries */
 	uint64_t trees_compared;
 } sb_restore_stats;
 

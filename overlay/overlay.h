@@ -100,34 +100,50 @@ int sb_overlay_probe(const char *lower, const char *scratch_dir, sb_overlay_prob
 
 /*
  * Reading an upper layer into a change list, in O(entries in the upper): the
- * lower tree is never touched. Walks by fd (O_NOFOLLOW everywhere, at most a
- * bounded number of fds open whatever the depth); names are arbitrary bytes.
+ * lower tree is never touched. Walks by fd (O_NOFOLLOW everywhere; at most 32
+ * directory fds open whatever the depth: the root's and the deepest levels',
+ * the others reopened by name when the walk climbs back to them, checked to
+ * be the same inode as listed); names are arbitrary bytes.
+ *
+ * The overlay xattrs are read in one namespace only, the one the kernel
+ * wrote: OVL below is "trusted.overlay." by default (an overlay mounted as
+ * root) and "user.overlay." with SB_UPPER_USERXATTR (mounted with userxattr,
+ * in a user namespace). The other namespace is ignored: in a root-mode
+ * sandbox the command can set user.* xattrs on what it creates, and a forged
+ * user.overlay.opaque there must not delete lower files it still saw. Pass
+ * SB_UPPER_USERXATTR exactly when the sandbox used a user namespace
+ * (sb_sandbox_uses_userns()), i.e. when the overlay was mounted with
+ * SB_OVERLAY_USERXATTR.
  *
  *   char device 0/0                       whiteout: SB_CHANGE_DELETE
- *   {trusted,user}.overlay.opaque = "y"   directory entry with opaque set
- *   {trusted,user}.overlay.opaque = "x"   directory whose zero-size regular
+ *   OVL opaque = "y"                      directory entry with opaque set
+ *   OVL opaque = "x"                      directory whose zero-size regular
  *                                         files carrying
- *   {trusted,user}.overlay.whiteout       are whiteouts (the kernel's rule)
+ *   OVL whiteout                          are whiteouts (the kernel's rule)
  *   .wh.NAME (SB_UPPER_WH_NAMES)          whiteout of NAME (fuse-overlayfs)
  *   .wh..wh..opq (SB_UPPER_WH_NAMES)      its directory is opaque; a NAME
  *                                         directory next to a .wh.NAME is
- *                                         also opaque (deleted, then recreated)
+ *                                         also opaque (deleted, then
+ *                                         recreated), as is one carrying
+ *                                         user.fuseoverlayfs.opaque
  *   anything else                         SB_CHANGE_WRITE with type, mode,
  *                                         size and mtime from the upper
  *
- * Refused, with -EOPNOTSUPP naming the path: {trusted,user}.overlay.redirect
- * (a directory renamed with redirect_dir=on; its lower contents would be
- * missing from the list), {trusted,user}.overlay.metacopy (a metadata-only
- * copy-up: the data is still in the lower), an opaque marker on the upper's
- * root, and device nodes other than whiteouts. Sockets are skipped (they
- * carry no content). The result is sorted (sb_changes_sort). On error
- * *ret is left untouched. xattrs are read with listxattrat/getxattrat
- * (Linux >= 6.13), else through /proc/self/fd/N/NAME (forced with the
- * environment variable SNAPBOX_NO_XATTRAT=1).
+ * Refused, with -EOPNOTSUPP naming the path: OVL redirect (a directory
+ * renamed with redirect_dir=on; its lower contents would be missing from the
+ * list), OVL metacopy (a metadata-only copy-up: the data is still in the
+ * lower), an opaque marker on the upper's root, and device nodes other than
+ * whiteouts. Sockets are skipped (they carry no content). -ESTALE when a
+ * directory changed while it was read. The result is sorted
+ * (sb_changes_sort). On error *ret is left untouched. xattrs are read with
+ * listxattrat/getxattrat (Linux >= 6.13), else through /proc/self/fd/N/NAME
+ * (forced with the environment variable SNAPBOX_NO_XATTRAT=1).
  */
 typedef enum sb_upper_flags {
 	SB_UPPER_WH_NAMES =
 	    1 << 0, /* interpret .wh.* names (FUSE backend); otherwise plain names */
+	SB_UPPER_USERXATTR = 1 << 1, /* user.overlay.* xattrs only (userxattr mount, user
+					namespace); otherwise trusted.overlay.* only */
 } sb_upper_flags;
 
 int sb_upper_read(int upper_fd, sb_upper_flags flags, sb_changes *ret, sb_error *err);

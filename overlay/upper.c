@@ -18,7 +18,11 @@
 #define SYS_getxattrat 464
 #endif
 
-/* At most this many directory fds are open at once, however deep the upper goes. */
+/*
+ * At most this many directory fds are open at once, however deep the upper
+ * goes: the root's, which is never let go of, and those of the deepest
+ * MAX_OPEN_FDS - 1 directories on the current path.
+ */
 #define MAX_OPEN_FDS 32
 
 #define WH_PREFIX ".wh."
@@ -28,12 +32,16 @@ typedef struct subdir {
 	char *name;
 	size_t change; /* index of its entry in the change list */
 	bool xwhiteouts;
+	dev_t dev; /* as listed in its parent: what opening it by name must find */
+	ino_t ino;
 } subdir;
 
 typedef struct frame {
 	int fd;		 /* -1 while evicted; reopened from the nearest open ancestor */
 	char *name;	 /* this directory's name in its parent (NULL for the root) */
 	size_t path_len; /* its path's length in the reader's path buffer */
+	dev_t dev;
+	ino_t ino;
 	subdir *subs;
 	size_t n_subs, next;
 } frame;
@@ -102,15 +110,21 @@ typedef struct ovl_attrs {
 	bool fuse_opaque; /* user.fuseoverlayfs.opaque */
 } ovl_attrs;
 
-static bool xattr_is(const char *n, const char *suffix)
+/*
+ * Only the namespace the kernel itself used is believed: in a root-mode
+ * overlay (trusted.overlay.*) the sandboxed command, though it cannot set
+ * trusted.*, can set user.* xattrs on what it creates, and a forged
+ * user.overlay.opaque would make staging delete lower files the command
+ * itself still saw. With userxattr the kernel refuses, or escapes as
+ * user.overlay.overlay.*, what the command sets in that namespace, and
+ * trusted.* is out of its reach anyway.
+ */
+static bool xattr_is(const reader *rd, const char *n, const char *suffix)
 {
-	static const char *const prefixes[] = {"trusted.overlay.", "user.overlay."};
-	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
-		size_t pl = strlen(prefixes[i]);
-		if (strncmp(n, prefixes[i], pl) == 0 && strcmp(n + pl, suffix) == 0)
-			return true;
-	}
-	return false;
+	const char *prefix =
+	    (rd->flags & SB_UPPER_USERXATTR) ? "user.overlay." : "trusted.overlay.";
+	size_t pl = strlen(prefix);
+	return strncmp(n, prefix, pl) == 0 && strcmp(n + pl, suffix) == 0;
 }
 
 static int read_attrs(reader *rd, int dfd, const char *name, ovl_attrs *a)
@@ -138,16 +152,16 @@ static int read_attrs(reader *rd, int dfd, const char *name, ovl_attrs *a)
 	for (size_t o = 0; o < (size_t)n;) {
 		const char *key = rd->xbuf + o;
 		size_t kl = strnlen(key, (size_t)n - o);
-		if (xattr_is(key, "opaque")) {
+		if (xattr_is(rd, key, "opaque")) {
 			char v[8];
 			ssize_t vl = get_xattr(rd, dfd, name, key, v, sizeof(v));
 			if (vl == 1 && (v[0] == 'y' || v[0] == 'x') && a->opaque != 'y')
 				a->opaque = v[0];
-		} else if (xattr_is(key, "whiteout")) {
+		} else if (xattr_is(rd, key, "whiteout")) {
 			a->whiteout = true;
-		} else if (xattr_is(key, "redirect")) {
+		} else if (xattr_is(rd, key, "redirect")) {
 			a->redirect = true;
-		} else if (xattr_is(key, "metacopy")) {
+		} else if (xattr_is(rd, key, "metacopy")) {
 			a->metacopy = true;
 		} else if (strcmp(key, "user.fuseoverlayfs.opaque") == 0) {
 			a->fuse_opaque = true;
@@ -291,7 +305,8 @@ static int slurp(reader *rd, int fd, entry **ret, size_t *ret_n)
 	return 0;
 }
 
-static int add_subdir(frame *f, const char *name, size_t change, bool xwhiteouts)
+static int add_subdir(frame *f, const char *name, size_t change, bool xwhiteouts,
+		      const struct stat *st)
 {
 	subdir *v = realloc(f->subs, (f->n_subs + 1) * sizeof(*v));
 	if (!v)
@@ -300,7 +315,7 @@ static int add_subdir(frame *f, const char *name, size_t change, bool xwhiteouts
 	char *copy = strdup(name);
 	if (!copy)
 		return -ENOMEM;
-	v[f->n_subs++] = (subdir){copy, change, xwhiteouts};
+	v[f->n_subs++] = (subdir){copy, change, xwhiteouts, st->st_dev, st->st_ino};
 	return 0;
 }
 
@@ -405,7 +420,7 @@ static int read_dir(reader *rd, frame *f, int fd, size_t at, size_t self, bool x
 		if (type == SB_FT_DIR) {
 			c->opaque = a.opaque == 'y' || (wh_names && a.fuse_opaque) ||
 				    (wh_names && has_whiteout_for(v, n, e));
-			r = add_subdir(f, e->name, rd->out->n - 1, a.opaque == 'x');
+			r = add_subdir(f, e->name, rd->out->n - 1, a.opaque == 'x', st);
 		}
 	}
 	if (r == -ENOMEM)
@@ -420,24 +435,63 @@ static int open_dir(int dfd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The fd of frame k, reopening it (and ancestors) from the nearest open one. */
+/*
+ * Opens a directory listed earlier, by name. A different inode there means
+ * the upper changed while it was read: its change list would mix two states.
+ */
+static int open_listed(int dfd, const char *name, dev_t dev, ino_t ino)
+{
+	int fd = open_dir(dfd, name);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	if (st.st_dev != dev || st.st_ino != ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* The lowest frame index other than the root's that may hold an fd while k is the deepest. */
+static size_t window_start(size_t k)
+{
+	return k > MAX_OPEN_FDS - 1 ? k - (MAX_OPEN_FDS - 2) : 1;
+}
+
+/*
+ * The fd of frame k, the deepest frame, reopening it from the nearest open
+ * ancestor. Frame 0 (the root) is never evicted, so the search stops there;
+ * the frames reopened on the way stay open when they lie in k's window, so
+ * climbing out of a deep tree reopens each level about once, not once per
+ * level below it.
+ */
 static int frame_fd(reader *rd, size_t k)
 {
 	if (rd->frames[k].fd >= 0)
 		return rd->frames[k].fd;
 	size_t j = k;
-	while (rd->frames[j].fd < 0)
+	while (j > 0 && rd->frames[j].fd < 0)
 		j--;
+	if (rd->frames[j].fd < 0)
+		return -EBADF;
+	size_t low = window_start(k);
 	int fd = rd->frames[j].fd;
 	for (size_t i = j + 1; i <= k; i++) {
-		int next = open_dir(fd, rd->frames[i].name);
-		if (i > j + 1)
+		frame *fr = &rd->frames[i];
+		int next = open_listed(fd, fr->name, fr->dev, fr->ino);
+		if (i - 1 > j && i - 1 < low)
 			close(fd);
 		if (next < 0)
 			return next;
+		if (i >= low)
+			fr->fd = next;
 		fd = next;
 	}
-	rd->frames[k].fd = fd;
 	return fd;
 }
 
@@ -477,7 +531,7 @@ static int walk(reader *rd, int root_fd)
 		return sb_error_errno(rd->err, ENOMEM, "reading the upper layer");
 	}
 	rd->frames_cap = 16;
-	rd->frames[0] = (frame){fd, NULL, 0, NULL, 0, 0};
+	rd->frames[0] = (frame){.fd = fd};
 	rd->depth = 1;
 	r = read_dir(rd, &rd->frames[0], fd, 0, SIZE_MAX, a.opaque == 'x');
 
@@ -489,16 +543,21 @@ static int walk(reader *rd, int root_fd)
 			continue;
 		}
 		subdir *s = &f->subs[f->next++];
+		size_t at = f->path_len;
 		int pfd = frame_fd(rd, k);
 		if (pfd < 0) {
-			r = sb_error_errno(rd->err, -pfd, "reopening an upper directory");
+			char q[512];
+			r = sb_error_errno(rd->err, -pfd, "reopening upper directory '%s'%s",
+					   sb_quote(q, sizeof(q), rd->path, at),
+					   pfd == -ESTALE ? " (it changed while being read)" : "");
 			break;
 		}
-		int cfd = open_dir(pfd, s->name);
-		size_t at = f->path_len;
+		int cfd = open_listed(pfd, s->name, s->dev, s->ino);
 		if (cfd < 0) {
-			r = fail_at(rd, -cfd, "cannot open the directory", at, s->name,
-				    strlen(s->name));
+			r = fail_at(rd, -cfd,
+				    cfd == -ESTALE ? "the directory changed while being read"
+						   : "cannot open the directory",
+				    at, s->name, strlen(s->name));
 			break;
 		}
 		int len = path_push(rd, at, s->name, strlen(s->name));
@@ -516,14 +575,19 @@ static int walk(reader *rd, int root_fd)
 			r = sb_error_errno(rd->err, ENOMEM, "reading the upper layer");
 			break;
 		}
-		if (rd->depth >= MAX_OPEN_FDS)
-			CLOSE_FD(rd->frames[rd->depth - MAX_OPEN_FDS].fd);
+		size_t lo = window_start(rd->depth);
+		if (lo > 1)
+			CLOSE_FD(rd->frames[lo - 1].fd);
 		/* Ownership of the name moves to the new frame. */
 		frame *nf = &rd->frames[rd->depth++];
 		f = &rd->frames[k];
-		*nf = (frame){cfd, TAKE_PTR(f->subs[f->next - 1].name), (size_t)len, NULL, 0, 0};
-		r = read_dir(rd, nf, cfd, (size_t)len, f->subs[f->next - 1].change,
-			     f->subs[f->next - 1].xwhiteouts);
+		s = &f->subs[f->next - 1];
+		*nf = (frame){.fd = cfd,
+			      .name = TAKE_PTR(s->name),
+			      .path_len = (size_t)len,
+			      .dev = s->dev,
+			      .ino = s->ino};
+		r = read_dir(rd, nf, cfd, (size_t)len, s->change, s->xwhiteouts);
 	}
 	while (rd->depth > 0)
 		pop(rd);

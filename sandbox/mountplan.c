@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -21,11 +22,16 @@ static const char *const default_secrets[] = {
     ".pypirc",
     ".npmrc",
     ".config/gh",
+    ".config/hub",
     ".vault-token",
     ".cargo/credentials",
     ".cargo/credentials.toml",
     ".gem/credentials",
     ".terraform.d/credentials.tfrc.json",
+    ".local/share/keyrings",
+    ".password-store",
+    ".Xauthority",
+    ".ICEauthority",
     ".bash_history",
     ".zsh_history",
     ".sh_history",
@@ -38,6 +44,26 @@ static const char *const default_secrets[] = {
     ".rediscli_history",
     ".lesshst",
     ".local/share/fish/fish_history",
+    NULL,
+};
+
+/*
+ * Without a user namespace the command runs as uid 0 (no capabilities, but
+ * the owner of these files), and in a user namespace a root caller's uid 0
+ * is mapped to itself: owner permission alone would let it read them.
+ * Masked when they exist; a '*' makes the entry a glob(3) pattern.
+ */
+static const char *const system_secrets[] = {
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/security/opasswd",
+    "/etc/ssh/ssh_host_*_key",
+    "/etc/ssl/private",
+    "/etc/krb5.keytab",
     NULL,
 };
 
@@ -62,6 +88,11 @@ static const char *const system_sockets[] = {
 const char *const *sb_sandbox_default_secrets(void)
 {
 	return default_secrets;
+}
+
+const char *const *sb_sandbox_system_secrets(void)
+{
+	return system_secrets;
 }
 
 /* ---- parent side: building ---- */
@@ -294,6 +325,40 @@ static bool exposed_by_bind(const sb_sandbox_config *cfg, const char *const *bin
 	return false;
 }
 
+/* A secret is masked where it really is, unless a bind exposes it on purpose. */
+static int plan_secret(sb_mountplan *p, const sb_sandbox_config *cfg, const char *const *bind_paths,
+		       const char *path)
+{
+	_cleanup_free_ char *c = realpath(path, NULL);
+	if (!c || exposed_by_bind(cfg, bind_paths, c))
+		return 0;
+	return plan_mask(p, c, "mask");
+}
+
+static int plan_system_secrets(sb_mountplan *p, const sb_sandbox_config *cfg,
+			       const char *const *bind_paths)
+{
+	int r = 0;
+	for (size_t i = 0; r >= 0 && system_secrets[i]; i++) {
+		if (!strchr(system_secrets[i], '*')) {
+			r = plan_secret(p, cfg, bind_paths, system_secrets[i]);
+			continue;
+		}
+		glob_t g = {0};
+		int gr = glob(system_secrets[i], GLOB_NOSORT, NULL, &g);
+		if (gr == GLOB_NOSPACE)
+			r = -ENOMEM;
+		/*
+		 * GLOB_ABORTED: a directory the supervisor cannot read, so nor
+		 * can the command, which runs with no more rights than it.
+		 */
+		for (size_t k = 0; gr == 0 && r >= 0 && k < g.gl_pathc; k++)
+			r = plan_secret(p, cfg, bind_paths, g.gl_pathv[k]);
+		globfree(&g);
+	}
+	return r;
+}
+
 static int plan_secrets(sb_mountplan *p, const sb_sandbox_config *cfg,
 			const char *const *bind_paths)
 {
@@ -309,14 +374,13 @@ static int plan_secrets(sb_mountplan *p, const sb_sandbox_config *cfg,
 				break;
 			}
 			snprintf(path, n, "%s/%s", real_home, default_secrets[i]);
-			char *c = realpath(path, NULL);
-			if (c && !exposed_by_bind(cfg, bind_paths, c))
-				r = plan_mask(p, c, "mask");
-			free(c);
+			r = plan_secret(p, cfg, bind_paths, path);
 			free(path);
 		}
 		free(real_home);
 	}
+	if (r >= 0)
+		r = plan_system_secrets(p, cfg, bind_paths);
 	for (size_t i = 0; r >= 0 && system_sockets[i]; i++)
 		r = plan_mask(p, system_sockets[i], "mask");
 	char runtime[64];

@@ -29,8 +29,10 @@
  *     workspace  the hook (overlay) / bind of workspace_src / read-only bind
  *                when under /tmp or /dev/shm (mount points created there)
  *     --ro/--rw  recursive binds (read-only ones read-only all the way down)
- *     secrets    default secrets under home that exist (skipped when a bind
- *                names the secret or a path inside it), daemon sockets
+ *     secrets    default secrets under home and system secrets (/etc/shadow,
+ *                sudoers, SSH host keys, ...; sb_sandbox_system_secrets())
+ *                that exist (skipped when a bind names the secret or a path
+ *                inside it), daemon sockets
  *                (/run/docker.sock, the system bus, ...) and the caller's
  *                /run/user/UID (a read-only mount does not stop connect()),
  *                the store, --hide:

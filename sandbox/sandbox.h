@@ -238,7 +238,19 @@ bool sb_sandbox_uses_userns(const sb_sandbox_config *cfg);
 /*
  * Paths relative to $HOME masked by default (NULL-terminated): credentials
  * (.ssh .aws .gnupg .kube .docker .netrc .git-credentials .config/gcloud
- * .azure .pypirc .npmrc ...) and shell histories. Only those that exist are
- * masked: directories with an empty read-only tmpfs, files with /dev/null.
+ * .azure .pypirc .npmrc .config/gh .config/hub .password-store
+ * .local/share/keyrings .Xauthority .ICEauthority ...) and shell histories.
+ * Only those that exist are masked: directories with an empty read-only
+ * tmpfs, files with /dev/null.
  */
 const char *const *sb_sandbox_default_secrets(void);
+
+/*
+ * Absolute host paths masked by default, the same way, whoever runs the
+ * sandbox (a root caller's command is uid 0, the owner of these files):
+ * /etc/shadow /etc/gshadow (and their '-' backups) /etc/sudoers
+ * /etc/sudoers.d /etc/security/opasswd /etc/ssh/ssh_host_*_key
+ * /etc/ssl/private /etc/krb5.keytab. An entry with a '*' is a glob(3)
+ * pattern. NULL-terminated.
+ */
+const char *const *sb_sandbox_system_secrets(void);

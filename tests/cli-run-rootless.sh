@@ -58,6 +58,16 @@ check "the daemon ran" last_out_has DAEMON-RUNNING
 sleep 0.3
 check "and is gone afterwards" bash -c "! pgrep -f 'sleep 7778[.]5' >/dev/null"
 rexpect 137 "rootless: kill -9 gives 137" -C "$ws" run -- sh -c 'kill -9 $$'
+# A directory removed and made again is opaque in the upper (user xattrs here):
+# its old contents must be staged as deleted.
+as_user mkdir "$ws/dir"
+as_user sh -c "echo old > '$ws/dir/old'"
+rsb -C "$ws" snapshot >/dev/null
+rexpect 0 "rootless: replace a directory" -C "$ws" run -- sh -c 'rm -r dir && mkdir dir && echo new > dir/new'
+rexpect 0 "rootless: diff of the replaced directory" -C "$ws" diff --name-status
+check "the old file is staged as deleted" last_out_has "D dir/old"
+check "the new file is staged as added" last_out_has "A dir/new"
+rsb -C "$ws" discard >/dev/null
 rexpect 0 "verify the rootless store" -C "$ws" verify
 
 done_testing

@@ -75,7 +75,9 @@ TEST(only_existing_secrets_are_masked)
 	ASSERT_EQ(sb_test_sh("mkdir -p home/.ssh home/.config/gcloud elsewhere/aws-real && "
 			     "echo k > home/.ssh/id_rsa && echo n > home/.netrc && "
 			     "ln -s ../elsewhere/aws-real home/.aws && ln -s nowhere home/.kube && "
-			     "echo h > home/.bash_history"),
+			     "echo h > home/.bash_history && echo x > home/.Xauthority && "
+			     "echo i > home/.ICEauthority && mkdir -p home/.config/gh "
+			     "home/.config/hub home/.local/share/keyrings home/.password-store"),
 		  0);
 	char home[PATH_MAX], d[PATH_MAX + 64];
 	snprintf(home, sizeof(home), "%s/home", sb_test_dir());
@@ -87,6 +89,15 @@ TEST(only_existing_secrets_are_masked)
 	ASSERT_TRUE(has_line(t, "bind optional /oldroot/dev/null -> /newroot%s/.netrc ro", home));
 	ASSERT_TRUE(
 	    has_line(t, "bind optional /oldroot/dev/null -> /newroot%s/.bash_history ro", home));
+	ASSERT_TRUE(
+	    has_line(t, "bind optional /oldroot/dev/null -> /newroot%s/.Xauthority ro", home));
+	ASSERT_TRUE(
+	    has_line(t, "bind optional /oldroot/dev/null -> /newroot%s/.ICEauthority ro", home));
+	const char *dirs[] = {".config/gh", ".config/hub", ".local/share/keyrings",
+			      ".password-store"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (!has_line(t, "tmpfs optional /newroot%s/%s ro", home, dirs[i]))
+			sb_test_fail(__FILE__, __LINE__, "%s not masked in:\n%s", dirs[i], t);
 	/* A symlinked secret is masked where it really is; a dangling one is skipped. */
 	snprintf(d, sizeof(d), "%s/elsewhere/aws-real", sb_test_dir());
 	ASSERT_TRUE(has_line(t, "tmpfs optional /newroot%s ro", d));
@@ -108,6 +119,95 @@ TEST(only_existing_secrets_are_masked)
 	t = plan_text(&cfg);
 	ASSERT_TRUE(has_line(t, "tmpfs optional /newroot%s/.ssh ro", home));
 	free(t);
+}
+
+static void replay(sb_sandbox_config *cfg, void (*check)(void));
+
+/* Host files a root caller's command would own: masked when, and only when, they exist. */
+TEST(system_secrets_that_exist_are_masked)
+{
+	sb_sandbox_config cfg = base_cfg("/nonexistent");
+	char *t = plan_text(&cfg);
+	const char *files[] = {"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
+			       "/etc/sudoers"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		struct stat st;
+		bool exists = stat(files[i], &st) == 0 && S_ISREG(st.st_mode);
+		bool masked =
+		    has_line(t, "bind optional /oldroot/dev/null -> /newroot%s ro\n", files[i]);
+		if (exists != masked)
+			sb_test_fail(__FILE__, __LINE__, "%s exists=%d masked=%d in:\n%s", files[i],
+				     exists, masked, t);
+	}
+	struct stat st;
+	bool exists = stat("/etc/sudoers.d", &st) == 0 && S_ISDIR(st.st_mode);
+	ASSERT_EQ(has_line(t, "tmpfs optional /newroot/etc/sudoers.d ro"), exists);
+	free(t);
+	/* The listed secrets are what the plan masks. */
+	const char *const *sys = sb_sandbox_system_secrets();
+	size_t n = 0;
+	for (; sys[n]; n++)
+		ASSERT_TRUE(sys[n][0] == '/');
+	ASSERT_TRUE(n >= 7);
+
+	/* An explicit bind of the secret exposes it on purpose, like a home secret. */
+	if (access("/etc/shadow", F_OK) == 0) {
+		sb_sandbox_bind binds[] = {{"/etc/shadow", false}};
+		cfg.binds = binds;
+		cfg.n_binds = 1;
+		t = plan_text(&cfg);
+		ASSERT_FALSE(has_line(t, "/oldroot/dev/null -> /newroot/etc/shadow ro\n"));
+		ASSERT_TRUE(has_line(t, "bind rec /oldroot/etc/shadow -> /newroot/etc/shadow ro"));
+		free(t);
+	}
+}
+
+/*
+ * SSH host keys are found by pattern: a tmpfs over /etc/ssh (in this test's
+ * own mount namespace) with fake keys; private ones masked, .pub ones not,
+ * and a replay leaves them empty.
+ */
+static void check_host_keys_empty(void)
+{
+	char buf[64];
+	int fd = open("/etc/ssh/ssh_host_ed25519_key", O_RDONLY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	ASSERT_EQ(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	fd = open("/etc/ssh/ssh_host_ed25519_key.pub", O_RDONLY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	ASSERT_EQ(read(fd, buf, sizeof(buf)), 4);
+	close(fd);
+	if (access("/etc/shadow", F_OK) == 0) {
+		fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
+		ASSERT_OK(fd);
+		ASSERT_EQ(read(fd, buf, sizeof(buf)), 0);
+		close(fd);
+	}
+}
+
+TEST(ssh_host_keys_are_masked_by_pattern)
+{
+	if (!sb_test_is_root())
+		SB_SKIP("needs root to mount a fake /etc/ssh in a private mount namespace");
+	if (access("/etc/ssh", F_OK) < 0)
+		SB_SKIP("no /etc/ssh on this host to mount the fake keys over");
+	ASSERT_OK(unshare(CLONE_NEWNS));
+	ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	ASSERT_OK(mount("tmpfs", "/etc/ssh", "tmpfs", 0, "mode=0755"));
+	ASSERT_EQ(
+	    sb_test_sh("cd /etc/ssh && echo priv > ssh_host_ed25519_key && "
+		       "echo pub > ssh_host_ed25519_key.pub && echo rsa > ssh_host_rsa_key && "
+		       "echo cfg > sshd_config && chmod 600 ssh_host_*_key"),
+	    0);
+	sb_sandbox_config cfg = base_cfg("/nonexistent");
+	char *t = plan_text(&cfg);
+	ASSERT_TRUE(has_line(t, "-> /newroot/etc/ssh/ssh_host_ed25519_key ro\n"));
+	ASSERT_TRUE(has_line(t, "-> /newroot/etc/ssh/ssh_host_rsa_key ro\n"));
+	ASSERT_FALSE(has_line(t, "/newroot/etc/ssh/ssh_host_ed25519_key.pub"));
+	ASSERT_FALSE(has_line(t, "/newroot/etc/ssh/sshd_config"));
+	free(t);
+	replay(&cfg, check_host_keys_empty);
 }
 
 TEST(order_follows_the_design)

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -165,6 +166,7 @@ static void expect_refused(const char *key, const char *what, bool dir);
 
 static void check_opaque_and_xwhiteouts(const char *ns)
 {
+	sb_upper_flags flags = strcmp(ns, "user") == 0 ? SB_UPPER_USERXATTR : 0;
 	char key[64];
 	ASSERT_EQ(sb_test_sh("mkdir -p up/opq/kid up/xdir up/plain"), 0);
 	snprintf(key, sizeof(key), "%s.overlay.opaque", ns);
@@ -181,7 +183,7 @@ static void check_opaque_and_xwhiteouts(const char *ns)
 	snprintf(key, sizeof(key), "%s.overlay.overlay.opaque", ns);
 	setx("up/plain", key, "y");
 	sb_changes ch;
-	read_upper("up", 0, &ch);
+	read_upper("up", flags, &ch);
 	expect(&ch, "W opq d opaque\n"
 		    "W opq/kid d\n"
 		    "W plain d\n"
@@ -225,9 +227,10 @@ static void expect_refused(const char *key, const char *what, bool dir)
 		mkfile("up/sub/bad", "", 0644);
 	}
 	setx("up/sub/bad", key, "/somewhere");
+	sb_upper_flags flags = strncmp(key, "user.", 5) == 0 ? SB_UPPER_USERXATTR : 0;
 	sb_changes ch = SB_CHANGES_INIT;
 	sb_error err = SB_ERROR_INIT;
-	ASSERT_ERR(sb_upper_read_path("up", 0, &ch, &err), -EOPNOTSUPP);
+	ASSERT_ERR(sb_upper_read_path("up", flags, &ch, &err), -EOPNOTSUPP);
 	ASSERT_TRUE(strstr(err.msg, "'sub/bad'"));
 	ASSERT_TRUE(strstr(err.msg, what));
 	ASSERT_EQ(ch.n, 0);
@@ -246,6 +249,111 @@ TEST(redirect_and_metacopy_are_refused)
 	expect_refused("trusted.overlay.redirect", "redirect", true);
 	ASSERT_EQ(sb_test_sh("rm -rf up"), 0);
 	expect_refused("trusted.overlay.metacopy", "metacopy", false);
+}
+
+/*
+ * The command in a root-mode sandbox can set user.* xattrs on what it
+ * writes: a user.overlay.opaque it forged must not make staging delete the
+ * lower contents of a directory. Markers count only in the namespace the
+ * kernel wrote (trusted by default, user with SB_UPPER_USERXATTR).
+ */
+static void build_marked(const char *ns)
+{
+	char key[64];
+	ASSERT_EQ(sb_test_sh("mkdir -p up/%s-opq/kid up/%s-x", ns, ns), 0);
+	char dir[64], file[64];
+	snprintf(dir, sizeof(dir), "up/%s-opq", ns);
+	snprintf(key, sizeof(key), "%s.overlay.opaque", ns);
+	setx(dir, key, "y");
+	snprintf(dir, sizeof(dir), "up/%s-x", ns);
+	setx(dir, key, "x");
+	snprintf(file, sizeof(file), "up/%s-x/wh", ns);
+	mkfile(file, "", 0644);
+	snprintf(key, sizeof(key), "%s.overlay.whiteout", ns);
+	setx(file, key, "");
+}
+
+static void expect_refused_with(sb_upper_flags flags, const char *what)
+{
+	sb_changes ch = SB_CHANGES_INIT;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_upper_read_path("up", flags, &ch, &err), -EOPNOTSUPP);
+	if (!strstr(err.msg, what))
+		sb_test_fail(__FILE__, __LINE__, "message '%s' lacks '%s'", err.msg, what);
+	ASSERT_EQ(ch.n, 0);
+}
+
+TEST(user_overlay_xattrs_ignored_in_trusted_mode)
+{
+	if (!user_xattrs_here())
+		SB_SKIP("the test directory's filesystem has no user.* xattrs");
+	build_marked("user");
+	sb_changes ch;
+	read_upper("up", 0, &ch);
+	expect(&ch, "W user-opq d\n"
+		    "W user-opq/kid d\n"
+		    "W user-x d\n"
+		    "W user-x/wh f\n");
+	sb_changes_release(&ch);
+	read_upper("up", SB_UPPER_USERXATTR, &ch);
+	expect(&ch, "W user-opq d opaque\n"
+		    "W user-opq/kid d\n"
+		    "W user-x d\n"
+		    "D user-x/wh -\n");
+	sb_changes_release(&ch);
+	/* Forged redirect, metacopy and a root opaque marker: plain data in trusted mode. */
+	ASSERT_EQ(sb_test_sh("mkdir up/redir && echo m > up/meta"), 0);
+	setx("up/redir", "user.overlay.redirect", "/elsewhere");
+	setx("up/meta", "user.overlay.metacopy", "");
+	setx("up", "user.overlay.opaque", "y");
+	read_upper("up", 0, &ch);
+	ASSERT_EQ(ch.n, 6);
+	for (size_t i = 0; i < ch.n; i++) {
+		ASSERT_EQ(ch.v[i].kind, SB_CHANGE_WRITE);
+		ASSERT_FALSE(ch.v[i].opaque);
+	}
+	sb_changes_release(&ch);
+	expect_refused_with(SB_UPPER_USERXATTR, "opaque");
+	ASSERT_OK(lremovexattr("up", "user.overlay.opaque"));
+	expect_refused_with(SB_UPPER_USERXATTR, "metacopy");
+	ASSERT_OK(lremovexattr("up/meta", "user.overlay.metacopy"));
+	expect_refused_with(SB_UPPER_USERXATTR, "redirect");
+}
+
+TEST(trusted_overlay_xattrs_ignored_with_userxattr)
+{
+	if (!sb_test_is_root())
+		SB_SKIP("trusted.* xattrs need CAP_SYS_ADMIN");
+	build_marked("trusted");
+	sb_changes ch;
+	read_upper("up", SB_UPPER_USERXATTR, &ch);
+	expect(&ch, "W trusted-opq d\n"
+		    "W trusted-opq/kid d\n"
+		    "W trusted-x d\n"
+		    "W trusted-x/wh f\n");
+	sb_changes_release(&ch);
+	read_upper("up", 0, &ch);
+	expect(&ch, "W trusted-opq d opaque\n"
+		    "W trusted-opq/kid d\n"
+		    "W trusted-x d\n"
+		    "D trusted-x/wh -\n");
+	sb_changes_release(&ch);
+	ASSERT_EQ(sb_test_sh("mkdir up/redir && echo m > up/meta"), 0);
+	setx("up/redir", "trusted.overlay.redirect", "/elsewhere");
+	setx("up/meta", "trusted.overlay.metacopy", "");
+	setx("up", "trusted.overlay.opaque", "y");
+	read_upper("up", SB_UPPER_USERXATTR, &ch);
+	ASSERT_EQ(ch.n, 6);
+	for (size_t i = 0; i < ch.n; i++) {
+		ASSERT_EQ(ch.v[i].kind, SB_CHANGE_WRITE);
+		ASSERT_FALSE(ch.v[i].opaque);
+	}
+	sb_changes_release(&ch);
+	expect_refused_with(0, "opaque");
+	ASSERT_OK(lremovexattr("up", "trusted.overlay.opaque"));
+	expect_refused_with(0, "metacopy");
+	ASSERT_OK(lremovexattr("up/meta", "trusted.overlay.metacopy"));
+	expect_refused_with(0, "redirect");
 }
 
 TEST(fuse_overlayfs_wh_names)
@@ -272,6 +380,11 @@ TEST(fuse_overlayfs_wh_names)
 	ASSERT_EQ(sb_test_sh("touch up/.wh..wh..opq"), 0);
 	sb_error err = SB_ERROR_INIT;
 	ASSERT_ERR(sb_upper_read_path("up", SB_UPPER_WH_NAMES, &ch, &err), -EOPNOTSUPP);
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int count_fds(void)
@@ -338,6 +451,122 @@ TEST(hostile_names_and_deep_trees)
 					ch.v[i].path_len) < 0);
 	sb_changes_release(&ch);
 	close(up);
+}
+
+/*
+ * A chain of directories levels deep ("c/d/d/..."), with siblings met after
+ * the walk comes back up: a directory "s" holding a file and a file "z" at
+ * each depth in sib (0 is the upper's root), plus "e" next to "c". Climbing
+ * back past the levels whose fds were let go of reopens them.
+ */
+static void deep_with_siblings(int levels, const int *sib, size_t n_sib)
+{
+	ASSERT_OK(mkdir("up", 0755));
+	int d = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(d);
+	for (int depth = 0; depth < levels; depth++) {
+		for (size_t i = 0; i < n_sib; i++) {
+			if (sib[i] != depth)
+				continue;
+			ASSERT_OK(mkdirat(d, "s", 0750));
+			int fd = openat(d, "s/f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+			ASSERT_OK(fd);
+			ASSERT_EQ(write(fd, "xyz", 3), 3);
+			close(fd);
+			fd = openat(d, "z", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+			ASSERT_OK(fd);
+			close(fd);
+		}
+		const char *name = depth == 0 ? "c" : "d";
+		ASSERT_OK(mkdirat(d, name, 0755));
+		int next = openat(d, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ASSERT_OK(next);
+		close(d);
+		d = next;
+	}
+	int fd = openat(d, "bottom", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ASSERT_OK(fd);
+	close(fd);
+	close(d);
+	ASSERT_OK(mkdir("up/e", 0700));
+
+	/* The oracle: find's listing, in the same "W type mode path" form. */
+	char *want = sb_test_sh_out("cd up && find . -mindepth 1 -printf 'W %%y %%m %%P\\n' | "
+				    "LC_ALL=C sort");
+	/* The reader keeps its own bound whatever the depth: a tight fd limit must do. */
+	struct rlimit rl;
+	ASSERT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+	struct rlimit tight = {(rlim_t)count_fds() + 48, rl.rlim_max};
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &tight));
+	int before = count_fds();
+	sb_changes ch;
+	read_upper("up", 0, &ch);
+	ASSERT_EQ(count_fds(), before);
+	ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
+
+	size_t cap = 64, o = 0;
+	for (size_t i = 0; i < ch.n; i++)
+		cap += ch.v[i].path_len + 32;
+	char **lines = calloc(ch.n + 1, sizeof(char *));
+	char *got = malloc(cap);
+	ASSERT_TRUE(lines && got);
+	static const char *const types = "-fdlp";
+	for (size_t i = 0; i < ch.n; i++) {
+		const sb_change *c = &ch.v[i];
+		ASSERT_EQ(c->kind, SB_CHANGE_WRITE);
+		ASSERT_FALSE(c->opaque);
+		bool in_s = c->path_len >= 3 && memcmp(c->path + c->path_len - 3, "s/f", 3) == 0;
+		if (c->type == SB_FT_REG)
+			ASSERT_EQ(c->size, in_s ? 3 : 0);
+		if (asprintf(&lines[i], "W %c %o %s\n", types[c->type], (unsigned)c->mode,
+			     c->path) < 0)
+			ASSERT_TRUE(false);
+		if (i > 0)
+			ASSERT_TRUE(sb_path_cmp(ch.v[i - 1].path, ch.v[i - 1].path_len, c->path,
+						c->path_len) < 0);
+	}
+	qsort(lines, ch.n, sizeof(char *), cmp_line);
+	got[0] = 0;
+	for (size_t i = 0; i < ch.n; i++) {
+		size_t n = strlen(lines[i]);
+		memcpy(got + o, lines[i], n + 1);
+		o += n;
+		free(lines[i]);
+	}
+	if (strcmp(got, want) != 0)
+		sb_test_fail(__FILE__, __LINE__, "%d levels: change list\n%s--- find says:\n%s",
+			     levels, got, want);
+	/* chain + bottom + e, and s, s/f, z per sibling depth */
+	ASSERT_EQ(ch.n, (size_t)levels + 2 + 3 * n_sib);
+	free(lines);
+	free(got);
+	free(want);
+	sb_changes_release(&ch);
+}
+
+TEST(deep_upper_then_siblings_40)
+{
+	static const int sib[] = {0, 1, 2, 8, 9, 30, 31, 32, 33, 38, 39};
+	deep_with_siblings(40, sib, ARRAY_SIZE(sib));
+}
+
+TEST(deep_upper_then_siblings_200)
+{
+	static const int sib[] = {0, 1, 5, 31, 32, 33, 63, 64, 100, 150, 167, 168, 169, 198, 199};
+	deep_with_siblings(200, sib, ARRAY_SIZE(sib));
+}
+
+/* The trigger as reported: mkdir -p c/d/... (40 levels); mkdir e. */
+TEST(deep_upper_then_sibling_at_root)
+{
+	ASSERT_EQ(sb_test_sh("mkdir up && cd up && p=c && i=1 && while [ $i -lt 40 ]; do "
+			     "p=$p/d; i=$((i+1)); done && mkdir -p $p && mkdir e"),
+		  0);
+	sb_changes ch;
+	read_upper("up", 0, &ch);
+	ASSERT_EQ(ch.n, 41);
+	ASSERT_STREQ(ch.v[40].path, "e");
+	sb_changes_release(&ch);
 }
 
 TEST(escape_for_mount_options)
@@ -415,11 +644,12 @@ static void edits_through_overlay(sb_overlay_flags flags, bool userns)
 			     "chmod 755 e && rm -r f && mv g h && echo made > made"),
 		  0);
 	ASSERT_OK(umount2("merged", 0));
+	sb_upper_flags uflags = (flags & SB_OVERLAY_USERXATTR) ? SB_UPPER_USERXATTR : 0;
 	char *after = sb_test_sh_out("cd lower && find . -printf '%%y %%m %%s %%p\\n' | sort && "
 				     "find . -type f -exec sha256sum {} + | sort");
 	ASSERT_STREQ(after, before); /* the lower is untouched, by find + sha256sum */
 	sb_changes ch;
-	read_upper("upper", 0, &ch);
+	read_upper("upper", uflags, &ch);
 	/* redirect_dir=off: the renamed directory is a copy plus a whiteout. */
 	expect(&ch, "W a f\n"
 		    "D b -\n"
@@ -471,8 +701,38 @@ TEST(real_overlay_opaque_dir_userxattr)
 			     ">/dev/null 2>&1 || test \"$(id -u)\" != 0"),
 		  0);
 	sb_changes ch;
-	read_upper("upper", 0, &ch);
+	read_upper("upper", SB_UPPER_USERXATTR, &ch);
 	expect(&ch, "W dir d opaque\n"
+		    "W dir/new f\n");
+	sb_changes_release(&ch);
+}
+
+/*
+ * Through a real root-mode overlay, user.overlay.opaque set on a lower
+ * directory (as the sandboxed command could) copies it up with that xattr;
+ * the reader must not turn it into an opaque directory that would delete
+ * the lower's contents at staging.
+ */
+TEST(real_overlay_forged_user_opaque_is_plain)
+{
+	if (!sb_test_is_root())
+		SB_SKIP("mounting overlayfs outside a user namespace needs root");
+	if (!user_xattrs_here())
+		SB_SKIP("the test directory's filesystem has no user.* xattrs");
+	ASSERT_EQ(sb_test_sh("mkdir -p lower/dir upper work merged && echo 1 > lower/dir/old"), 0);
+	if (!enter_mount_ns(false))
+		SB_SKIP("cannot create a mount namespace here: %s", strerror(errno));
+	mount_here("lower", "upper", "work", "merged", 0);
+	ASSERT_OK(lsetxattr("merged/dir", "user.overlay.opaque", "y", 1, 0));
+	ASSERT_EQ(sb_test_sh("echo 2 > merged/dir/new && grep -qx 1 merged/dir/old"), 0);
+	ASSERT_OK(umount2("merged", 0));
+	/* Copied up with the forged xattr, as an independent tool sees it. */
+	ASSERT_EQ(sb_test_sh("getfattr --absolute-names --only-values -n user.overlay.opaque "
+			     "upper/dir 2>/dev/null | grep -qx y"),
+		  0);
+	sb_changes ch;
+	read_upper("upper", 0, &ch);
+	expect(&ch, "W dir d\n"
 		    "W dir/new f\n");
 	sb_changes_release(&ch);
 }
