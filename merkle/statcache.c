@@ -32,6 +32,13 @@ struct sb_statcache {
 	size_t next_data_cap;
 	pthread_mutex_t lock; /* record */
 	const char *problem;
+	/*
+	 * Whether next differs from cur: a save of an unchanged generation is
+	 * skipped, so a scan that found nothing new writes nothing (git writes
+	 * its index only when an entry changed or was racily clean).
+	 */
+	bool dirty;
+	size_t same; /* records of next identical to (and trusted in) cur */
 };
 
 void sb_statcache_key_from_stat(const struct stat *st, sb_statcache_key *ret)
@@ -188,6 +195,8 @@ void sb_statcache_begin(sb_statcache *c)
 	gen_release(&c->next);
 	c->next_data_cap = 0;
 	c->next.stamp = (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+	c->dirty = false;
+	c->same = 0;
 }
 
 void sb_statcache_set_stamp(sb_statcache *c, int64_t stamp_ns)
@@ -200,6 +209,25 @@ static bool racy(int64_t t, int64_t stamp)
 	if (t % NSEC == 0)
 		return t > stamp - 2 * NSEC;
 	return t >= stamp;
+}
+
+/* The loaded record for path, or NULL. */
+static const char *find_cur(const sb_statcache *c, const char *path, size_t len)
+{
+	const gen *g = &c->cur;
+	size_t lo = 0, hi = g->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *rec = g->data + g->off[mid];
+		int cmp = path_cmp(rec_path(rec), rec_path_len(rec), path, len);
+		if (cmp < 0)
+			lo = mid + 1;
+		else if (cmp > 0)
+			hi = mid;
+		else
+			return rec;
+	}
+	return NULL;
 }
 
 bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
@@ -273,6 +301,14 @@ int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_
 		put64(p + 40, (uint64_t)key->ctime_ns);
 		memcpy(p + 48, id->b, SB_ID_LEN);
 		memcpy(p + REC_FIXED, path, len);
+		/* Unchanged and trusted already: saving it again would change nothing. */
+		const char *old = find_cur(c, path, len);
+		if (old && memcmp(old, p, REC_FIXED) == 0 &&
+		    !racy((int64_t)sb_le64(old + 32), c->cur.stamp) &&
+		    !racy((int64_t)sb_le64(old + 40), c->cur.stamp))
+			c->same++;
+		else
+			c->dirty = true;
 		g->off[g->n++] = b.len;
 		b.len += REC_FIXED + len;
 	}
@@ -296,6 +332,8 @@ static int rec_cmp(const void *x, const void *y, void *arg)
 int sb_statcache_save(sb_statcache *c, int dir_fd, const char *name, sb_error *err)
 {
 	gen *g = &c->next;
+	if (!c->dirty && c->same == c->cur.n && g->n == c->cur.n && c->cur.n > 0)
+		return 0; /* the file on disk already says all of this */
 	if (g->n > 1)
 		qsort_r(g->off, g->n, sizeof(*g->off), rec_cmp, g->data);
 	sb_buf out = SB_BUF_INIT;

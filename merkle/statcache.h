@@ -100,4 +100,9 @@ bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
 int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
 			const sb_id *id);
 
+/*
+ * Writes the new generation (atomically). When every record equals a loaded
+ * one that was already trusted (none new, changed, removed or racily clean),
+ * nothing is written: the file on disk already says all of it.
+ */
 int sb_statcache_save(sb_statcache *c, int dir_fd, const char *name, sb_error *err);

@@ -44,6 +44,11 @@ check "first snapshot hashed all 51 files" test "$hashed" = 51
 expect_status 0 "unchanged re-snapshot" sb -C "$ws" --json snapshot
 check "unchanged re-snapshot reuses snapshot 0" test "$(jq_ 'd["id"], d["reused"]' <"$T/.out" | tr '\n' ' ')" = "0 True "
 check "unchanged re-scan hashes zero files" test "$(jq_ 'd["scan"]["files_hashed"]' <"$T/.out")" = 0
+idx=$(ls "$SNAPBOX_STORE"/workspaces/*/index)
+before=$(stat -c %y "$idx")
+sleep 0.05
+expect_status 0 "another unchanged re-snapshot" sb -C "$ws" snapshot
+check "an unchanged re-scan does not rewrite the stat cache" test "$(stat -c %y "$idx")" = "$before"
 expect_status 0 "-v reports the hash counter" sb -C "$ws" -v snapshot
 check "-v line says hashed 0 files" last_err_has "hashed 0 files"
 
