@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "sb-test.h"
+#include "sb-test-store.h"
 #include "apply.h"
 #include "edit.h"
 #include "export.h"
@@ -14,14 +15,6 @@
 #define LISTING                                                                            \
 	"cd %s && { find . -mindepth 1 -printf '%%y %%m %%s %%l|%%P\\n' | LC_ALL=C sort; " \
 	"find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; }"
-
-static sb_store *open_store(void)
-{
-	sb_store *s = NULL;
-	sb_error err = SB_ERROR_INIT;
-	ASSERT_OK(sb_store_open("store", SB_STORE_WRITE | SB_STORE_CREATE, &s, &err));
-	return s;
-}
 
 static void scan(sb_store *s, const char *dir, sb_id *ret)
 {
@@ -101,7 +94,7 @@ static void make_base_and_upper(sb_changes *c)
 TEST(stage_upper_equals_expected_tree)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	sb_changes c = SB_CHANGES_INIT;
 	make_base_and_upper(&c);
 	sb_id base, staged;
@@ -121,7 +114,7 @@ TEST(stage_upper_equals_expected_tree)
 TEST(edit_rejects_edits_below_files)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	ASSERT_EQ(sb_test_sh("mkdir ws && echo f > ws/f"), 0);
 	sb_id base, out;
 	scan(s, "ws", &base);
@@ -143,7 +136,7 @@ static void on_conflict(void *ud, const char *path, size_t len, const char *why)
 TEST(apply_lands_changes_and_refuses_drift)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	sb_changes c = SB_CHANGES_INIT;
 	make_base_and_upper(&c);
 	sb_id base, staged, cur;
@@ -185,7 +178,7 @@ TEST(apply_lands_changes_and_refuses_drift)
 TEST(apply_some_paths_keeps_the_rest_staged)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	sb_changes c = SB_CHANGES_INIT;
 	make_base_and_upper(&c);
 	sb_id base, staged, cur;
@@ -218,7 +211,7 @@ TEST(apply_some_paths_keeps_the_rest_staged)
 TEST(apply_never_writes_through_a_planted_symlink)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	ASSERT_EQ(sb_test_sh("mkdir -p ws/dir outside up/dir && echo old > ws/dir/f && "
 			     "echo precious > outside/f && echo new > up/dir/f"),
 		  0);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "sb-test.h"
+#include "sb-test-store.h"
 #include "buf.h"
 #include "cdc.h"
 #include "content.h"
@@ -156,25 +157,6 @@ TEST(cdc_insertion_keeps_most_chunks)
 
 /* ---- content ---- */
 
-static sb_store *open_store(void)
-{
-	sb_store *s = NULL;
-	sb_error err = SB_ERROR_INIT;
-	if (sb_store_open("store", SB_STORE_WRITE | SB_STORE_CREATE, &s, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "open: %s", err.msg);
-	return s;
-}
-
-static void store_file(sb_store *s, const char *path, sb_id *ret_id, uint64_t *ret_size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ASSERT_OK(fd);
-	sb_error err = SB_ERROR_INIT;
-	if (sb_content_store_fd(s, fd, ret_id, ret_size, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "store %s: %s", path, err.msg);
-	close(fd);
-}
-
 static void export_file(sb_store *s, const sb_id *id, uint64_t size, const char *path,
 			sb_content_write_flags flags)
 {
@@ -190,7 +172,7 @@ static void round_trip(sb_store *s, const char *path, uint64_t size, sb_obj_type
 {
 	sb_id id, id2;
 	uint64_t got;
-	store_file(s, path, &id, &got);
+	sb_test_store_file(s, path, &id, &got);
 	ASSERT_EQ(got, size);
 	sb_obj_type type;
 	ASSERT_OK(sb_store_stat(s, &id, &type, NULL, NULL));
@@ -248,7 +230,7 @@ static void round_trip(sb_store *s, const char *path, uint64_t size, sb_obj_type
 
 TEST(content_round_trip_sizes)
 {
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	static const struct {
 		uint64_t size;
 		sb_obj_type type;
@@ -288,7 +270,7 @@ static int count_visit(void *userdata, const sb_id *id)
 
 TEST(content_foreach_and_bad_input)
 {
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	size_t n = 9u << 20;
 	uint8_t *p = malloc(n);
 	ASSERT_TRUE(p);
@@ -361,10 +343,10 @@ TEST(sparse_export_leaves_holes)
 		"&& "
 		"head -c 3 /dev/urandom | dd of=f bs=1 seek=67108861 conv=notrunc status=none"),
 	    0);
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	sb_id id;
 	uint64_t size;
-	store_file(s, "f", &id, &size);
+	sb_test_store_file(s, "f", &id, &size);
 	ASSERT_EQ(size, 64u << 20);
 	export_file(s, &id, size, "sparse", SB_CONTENT_SPARSE);
 	export_file(s, &id, size, "dense", 0);
@@ -379,7 +361,7 @@ TEST(sparse_export_leaves_holes)
 
 	/* a sparse file with a trailing hole: truncate makes the size right */
 	ASSERT_EQ(sb_test_sh("printf data > g && truncate -s 9M g"), 0);
-	store_file(s, "g", &id, &size);
+	sb_test_store_file(s, "g", &id, &size);
 	export_file(s, &id, size, "g.out", SB_CONTENT_SPARSE);
 	ASSERT_EQ(sb_test_sh("cmp -s g g.out"), 0);
 	ASSERT_TRUE(allocated("g.out") < (64u << 10));

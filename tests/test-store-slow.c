@@ -4,27 +4,9 @@
 #include <time.h>
 
 #include "sb-test.h"
+#include "sb-test-store.h"
 #include "content.h"
 #include "store.h"
-
-static sb_store *open_store(void)
-{
-	sb_store *s = NULL;
-	sb_error err = SB_ERROR_INIT;
-	if (sb_store_open("store", SB_STORE_WRITE | SB_STORE_CREATE, &s, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "open: %s", err.msg);
-	return s;
-}
-
-static void store_file(sb_store *s, const char *path, sb_id *ret_id, uint64_t *ret_size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ASSERT_OK(fd);
-	sb_error err = SB_ERROR_INIT;
-	if (sb_content_store_fd(s, fd, ret_id, ret_size, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "store %s: %s", path, err.msg);
-	close(fd);
-}
 
 static double export_file(sb_store *s, const sb_id *id, uint64_t size, const char *path,
 			  sb_content_write_flags flags)
@@ -45,17 +27,17 @@ static double export_file(sb_store *s, const sb_id *id, uint64_t size, const cha
 TEST(append_one_byte_to_256mib)
 {
 	ASSERT_EQ(sb_test_sh("head -c 256M /dev/urandom > big"), 0);
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	sb_id id1, id2;
 	uint64_t size;
-	store_file(s, "big", &id1, &size);
+	sb_test_store_file(s, "big", &id1, &size);
 	ASSERT_EQ(size, 256u << 20);
 	ASSERT_OK(sb_store_flush(s, NULL));
 	sb_store_free(s);
 
 	ASSERT_EQ(sb_test_sh("printf x >> big"), 0);
-	s = open_store();
-	store_file(s, "big", &id2, &size);
+	s = sb_test_open_store();
+	sb_test_store_file(s, "big", &id2, &size);
 	ASSERT_EQ(size, (256u << 20) + 1);
 	ASSERT_FALSE(sb_id_eq(&id1, &id2));
 	sb_store_stats st;
@@ -76,10 +58,10 @@ TEST(sparse_1gib_export)
 	    sb_test_sh("truncate -s 1G f && printf head | dd of=f conv=notrunc status=none && "
 		       "printf tail | dd of=f bs=1 seek=1073741820 conv=notrunc status=none"),
 	    0);
-	sb_store *s = open_store();
+	sb_store *s = sb_test_open_store();
 	sb_id id;
 	uint64_t size;
-	store_file(s, "f", &id, &size);
+	sb_test_store_file(s, "f", &id, &size);
 	ASSERT_EQ(size, 1u << 30);
 	double t = export_file(s, &id, size, "out", SB_CONTENT_SPARSE);
 	struct stat st;
