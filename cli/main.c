@@ -9,7 +9,7 @@
 static const sb_verb verbs[] = {
     {"run", cmd_run, "run a command in the sandbox over a copy-on-write overlay",
      "snapbox run [OPTIONS] -- CMD [ARG...]\n\n"
-     "Snapshots the workspace (reusing the latest snapshot when nothing changed), then runs\n"
+     "Snapshots the workspace (reusing the head snapshot when nothing changed), then runs\n"
      "CMD in new user/mount/pid/ipc/uts/net/cgroup namespaces with the workspace behind a\n"
      "copy-on-write overlay: nothing it writes reaches the workspace. Afterwards the changes\n"
      "are staged for review: 'snapbox diff', then 'snapbox apply' or 'snapbox discard'.\n\n"
@@ -43,7 +43,8 @@ static const sb_verb verbs[] = {
     {"snapshot", cmd_snapshot, "record the workspace as it is now",
      "snapbox snapshot [-m MESSAGE] [--exclude PATTERN]...\n\n"
      "Records the workspace into the store (reason 'manual'). When nothing changed since\n"
-     "the latest snapshot, that snapshot is reused and no new one is written.\n\n"
+     "the head snapshot (the one the workspace was last made equal to), it is reused and\n"
+     "no new one is written.\n\n"
      "  -m, --message MSG      a note kept with the snapshot\n"
      "  --exclude PATTERN      leave out paths matching a gitignore-style pattern\n"
      "                         (also read from .snapboxignore at the workspace root)\n"},
@@ -53,10 +54,11 @@ static const sb_verb verbs[] = {
      "added, modified and deleted files against the parent.\n"},
     {"show", cmd_show, "show one snapshot",
      "snapbox show N\n\nPrints snapshot N's manifest: root id, time, reason, command, stats.\n"},
-    {"status", cmd_status, "changes since the latest snapshot",
+    {"status", cmd_status, "changes since the head snapshot",
      "snapbox status\n\n"
      "Lists files added (A), modified (M), deleted (D) or changed in type (T) in the\n"
-     "workspace since the latest snapshot, like 'git status --short'.\n"},
+     "workspace since the head snapshot (the one it was last made equal to), like\n"
+     "'git status --short'.\n"},
     {"diff", cmd_diff, "compare snapshots and the workspace",
      "snapbox diff [--stat | --name-status | --json] [A [B]] [-- PATH...]\n\n"
      "  (no argument)   the staged changes of the last run, if any; else the latest\n"
