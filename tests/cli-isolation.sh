@@ -307,11 +307,6 @@ else
 fi
 
 # ---- rootless ----
-if [ "$(id -u)" = 0 ]; then
-	as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all env HOME=/nonexistent "$@"; }
-else
-	as_user() { "$@"; }
-fi
 reason=""
 if ! as_user test -x "$SNAPBOX" || ! as_user test -x "$TRY"; then
 	reason="the build directory is not reachable by uid 65534"
@@ -321,26 +316,19 @@ fi
 if [ -n "$reason" ]; then
 	skip "rootless isolation" "$reason"
 else
-	rl=$T/rootless
-	mkdir -p "$rl/ws"
-	echo x >"$rl/ws/f"
-	chown -R "$(as_user id -u):$(as_user id -g)" "$rl"
-	rsb() {
-		as_user env SNAPBOX_STORE="$rl/store" "$SNAPBOX" -C "$rl/ws" discard >/dev/null 2>&1
-		expect_status "$1" "$2" as_user env SNAPBOX_STORE="$rl/store" "$SNAPBOX" -C "$rl/ws" "${@:3}"
-	}
-	rsb 0 "rootless: try-syscall" run -q "${NOLSAN[@]}" -- "$TRY" mount unshare-newuser setns bpf keyctl socket-packet ptrace getpid
+	rootless_workspace "$T/rootless"
+	rootless_expect 0 "rootless: try-syscall" run -q "${NOLSAN[@]}" -- "$TRY" mount unshare-newuser setns bpf keyctl socket-packet ptrace getpid
 	check "rootless: mount 1 unshare-newuser 1 setns 1 bpf 1 keyctl 1 packet 97 ptrace 1 getpid 0" \
 		test "$(awk '{print $2}' "$T/.out" | tr '\n' ' ')" = "1 1 1 1 1 97 1 0 "
-	rsb 0 "rootless: -v" -v run -- sh -c 'echo y > g; echo t > /tmp/t && echo tmp-ok'
+	rootless_expect 0 "rootless: -v" -v run -- sh -c 'echo y > g; echo t > /tmp/t && echo tmp-ok'
 	check "rootless: userns in the isolation line" last_err_has "isolation: userns mountns"
 	check "rootless: writes work" last_out_has tmp-ok
 	if [ "$abi" != 0 ]; then
 		check "rootless: landlock=abi$abi" last_err_has "landlock=abi$abi"
-		rsb 0 "rootless: Landlock refuses /proc/self/comm" run -q -- sh -c 'echo n > /proc/self/comm 2>/dev/null || echo refused'
+		rootless_expect 0 "rootless: Landlock refuses /proc/self/comm" run -q -- sh -c 'echo n > /proc/self/comm 2>/dev/null || echo refused'
 		check "refused" last_out_has refused
 	fi
-	as_user env SNAPBOX_STORE="$rl/store" "$SNAPBOX" -C "$rl/ws" discard >/dev/null 2>&1
+	as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" discard >/dev/null 2>&1
 fi
 
 done_testing

@@ -148,11 +148,6 @@ fi
 discard
 
 # ---- fail closed: limits asked for where no cgroup controller is writable ----
-if [ "$(id -u)" = 0 ]; then
-	as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all env HOME=/nonexistent "$@"; }
-else
-	as_user() { "$@"; }
-fi
 reason=""
 if ! as_user test -x "$SNAPBOX"; then
 	reason="the snapbox binary is not reachable by uid 65534"
@@ -164,31 +159,24 @@ fi
 if [ -n "$reason" ]; then
 	skip "fail closed" "$reason"
 else
-	rl=$T/rootless
-	mkdir -p "$rl/ws"
-	echo x >"$rl/ws/f"
-	chown -R "$(as_user id -u):$(as_user id -g)" "$rl"
-	rsb() {
-		as_user env SNAPBOX_STORE="$rl/store" "$SNAPBOX" -C "$rl/ws" discard >/dev/null 2>&1
-		expect_status "$1" "$2" as_user env SNAPBOX_STORE="$rl/store" "$SNAPBOX" -C "$rl/ws" "${@:3}"
-	}
+	rootless_workspace "$T/rootless"
 	for flag in "--memory 64M" "--pids 64" "--cpus 0.5"; do
 		# shellcheck disable=SC2086
-		rsb 125 "unprivileged: $flag without a writable cgroup exits 125" run $flag -- touch RAN
+		rootless_expect 125 "unprivileged: $flag without a writable cgroup exits 125" run $flag -- touch RAN
 		check "the message names the cgroup layer, $flag and --allow-degraded" bash -c \
 			"grep -q cgroup '$T/.err' && grep -qF -- '$flag' '$T/.err' && grep -qF -- '--allow-degraded' '$T/.err'"
-		check "the command did not run and nothing was recorded" bash -c "! compgen -G '$rl/store/workspaces/*/session/session.json' >/dev/null && ! compgen -G '$rl/store/workspaces/*/snapshots/*.json' >/dev/null"
+		check "the command did not run and nothing was recorded" bash -c "! compgen -G '$RL_STORE/workspaces/*/session/session.json' >/dev/null && ! compgen -G '$RL_STORE/workspaces/*/snapshots/*.json' >/dev/null"
 	done
-	rsb 0 "with --allow-degraded it runs" run --memory 64M --pids 64 --allow-degraded -- sh -c 'echo ran > ran'
+	rootless_expect 0 "with --allow-degraded it runs" run --memory 64M --pids 64 --allow-degraded -- sh -c 'echo ran > ran'
 	check "it warns that the limits are not enforced" last_err_has "NOT enforced"
 	check "the summary after the run says what was not enforced" last_err_has "not enforced: cgroup: --memory 64M --pids 64"
 	check "the command ran" last_err_has "A ran"
-	rsb 0 "--allow-degraded --json" --json run --memory 64M --allow-degraded -- true
+	rootless_expect 0 "--allow-degraded --json" --json run --memory 64M --allow-degraded -- true
 	check "json: not_enforced names the cgroup and the flag" test "$(jq_ 'd["resources"]["not_enforced"][0].startswith("cgroup: --memory 64M")' <"$T/.out")" = True
 	check "json: isolation says cgroup=unavailable" test "$(jq_ '"cgroup=unavailable" in d["isolation"]' <"$T/.out")" = True
-	rsb 0 "without limits an unprivileged run only warns" run -- true
+	rootless_expect 0 "without limits an unprivileged run only warns" run -- true
 	check "the warning says there is no resource report" last_err_has "no resource report"
-	as_user env SNAPBOX_STORE="$rl/store" "$SNAPBOX" -C "$rl/ws" discard >/dev/null 2>&1
+	as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" discard >/dev/null 2>&1
 fi
 
 done_testing

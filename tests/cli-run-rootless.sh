@@ -4,13 +4,7 @@
 # cycle works — judged by the same script run on a copy.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" = 0 ]; then
-	user=nobody
-	as_user() { setpriv --reuid="$user" --regid=nogroup --clear-groups --inh-caps=-all env HOME=/nonexistent "$@"; }
-else
-	user=$(id -un)
-	as_user() { "$@"; }
-fi
+user=$(as_user id -un)
 uid=$(as_user id -u)
 
 reason=""

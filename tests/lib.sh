@@ -71,6 +71,31 @@ sb() {
 	"$SNAPBOX" "$@"
 }
 
+# as_user CMD...: CMD as an unprivileged user: nobody (65534) when we are
+# root, else ourselves. For the rootless passes.
+if [ "$(id -u)" = 0 ]; then
+	as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all env HOME=/nonexistent "$@"; }
+else
+	as_user() { "$@"; }
+fi
+
+# rootless_workspace DIR: a workspace ($RL_WS, one file) and a store
+# ($RL_STORE) under DIR, owned by as_user's user. rootless_expect STATUS
+# DESC ARGS...: snapbox ARGS there as that user, after dropping what an
+# earlier run staged.
+rootless_workspace() {
+	RL=$1
+	RL_WS=$RL/ws
+	RL_STORE=$RL/store
+	mkdir -p "$RL_WS"
+	echo x >"$RL_WS/f"
+	chown -R "$(as_user id -u):$(as_user id -g)" "$RL"
+}
+rootless_expect() {
+	as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" discard >/dev/null 2>&1
+	expect_status "$1" "$2" as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" "${@:3}"
+}
+
 # An independent listing of a tree: type, mode, size (not for dirs, whose
 # size depends on the filesystem's history), mtime, link target and path of
 # every entry, then sha256sum of every regular file. NUL-separated find output

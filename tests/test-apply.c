@@ -91,6 +91,20 @@ static void make_base_and_upper(sb_changes *c)
 	    0);
 }
 
+/* The base tree scanned and the hand-made upper staged over it. */
+static void stage_fixture(sb_store *s, sb_id *ret_base, sb_id *ret_staged)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_changes c = SB_CHANGES_INIT;
+	make_base_and_upper(&c);
+	scan(s, "ws", ret_base);
+	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(up);
+	ASSERT_OK(sb_stage_upper(s, ret_base, &c, up, ret_staged, NULL, &err));
+	close(up);
+	sb_changes_release(&c);
+}
+
 TEST(stage_upper_equals_expected_tree)
 {
 	sb_error err = SB_ERROR_INIT;
@@ -137,12 +151,8 @@ TEST(apply_lands_changes_and_refuses_drift)
 {
 	sb_error err = SB_ERROR_INIT;
 	sb_store *s = sb_test_open_store();
-	sb_changes c = SB_CHANGES_INIT;
-	make_base_and_upper(&c);
 	sb_id base, staged, cur;
-	scan(s, "ws", &base);
-	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, NULL, &err));
+	stage_fixture(s, &base, &staged);
 	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	/* Drift on a path the session changed: refused, nothing written. */
@@ -170,8 +180,6 @@ TEST(apply_lands_changes_and_refuses_drift)
 	ASSERT_TRUE(sb_id_eq(&now, &res.merged)); /* the snapshot needs no re-scan */
 	free(before);
 	close(ws);
-	close(up);
-	sb_changes_release(&c);
 	sb_store_free(s);
 }
 
@@ -179,12 +187,8 @@ TEST(apply_some_paths_keeps_the_rest_staged)
 {
 	sb_error err = SB_ERROR_INIT;
 	sb_store *s = sb_test_open_store();
-	sb_changes c = SB_CHANGES_INIT;
-	make_base_and_upper(&c);
 	sb_id base, staged, cur;
-	scan(s, "ws", &base);
-	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, NULL, &err));
+	stage_fixture(s, &base, &staged);
 	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	scan(s, "ws", &cur);
 	const char *paths[] = {"newdir", "b", NULL};
@@ -203,8 +207,6 @@ TEST(apply_some_paths_keeps_the_rest_staged)
 	    sb_apply(s, ws, &res.merged, &res.remaining, &cur, &all, NULL, NULL, &res2, &err));
 	same_tree("ws", "exp");
 	close(ws);
-	close(up);
-	sb_changes_release(&c);
 	sb_store_free(s);
 }
 
