@@ -11,9 +11,6 @@
 #include "fileio.h"
 #include "store-internal.h"
 
-/* An idx beyond this is not something we wrote (40M objects): refuse to slurp it. */
-#define SB_IDX_MAX_FILE (2ull << 30)
-
 static void put_le16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -239,7 +236,7 @@ int sb_pack__load_idx(int packs_fd, const char *name, uint32_t pack_no, sb_entry
 		snprintf(why, why_size, "not a regular file");
 		return -EBADMSG;
 	}
-	uint64_t size = (uint64_t)st.st_size;
+	uint64_t size = (uint64_t)st.st_size, count, pack_size;
 	if (size < SB_IDX_HEADER_LEN + SB_IDX_TRAILER_LEN || size > SB_IDX_MAX_FILE) {
 		snprintf(why, why_size, "impossible size %" PRIu64, size);
 		return -EBADMSG;
@@ -265,17 +262,9 @@ int sb_pack__load_idx(int packs_fd, const char *name, uint32_t pack_no, sb_entry
 		snprintf(why, why_size, "checksum mismatch");
 		return -EBADMSG;
 	}
-	if (memcmp(p, SB_IDX_MAGIC, 8) != 0 || sb_le32(p + 8) != SB_IDX_VERSION) {
-		snprintf(why, why_size, "bad magic or unknown version");
-		return -EBADMSG;
-	}
-	uint64_t count = sb_le32(p + 12);
-	uint64_t pack_size = sb_le64(p + 16);
-	if (SB_IDX_HEADER_LEN + count * SB_IDX_ENTRY_LEN + SB_IDX_TRAILER_LEN != size) {
-		snprintf(why, why_size, "count %" PRIu64 " does not match size %" PRIu64, count,
-			 size);
-		return -EBADMSG;
-	}
+	int r = sb_pack__check_idx_header(p, size, &count, &pack_size, why, why_size);
+	if (r < 0)
+		return r;
 
 	_cleanup_free_ sb_entry *ents = count ? calloc(count, sizeof(*ents)) : NULL;
 	if (count && !ents) {
@@ -285,19 +274,7 @@ int sb_pack__load_idx(int packs_fd, const char *name, uint32_t pack_no, sb_entry
 	const uint8_t *q = p + SB_IDX_HEADER_LEN;
 	for (uint64_t i = 0; i < count; i++, q += SB_IDX_ENTRY_LEN) {
 		sb_entry *e = &ents[i];
-		memcpy(e->id.b, q, SB_ID_LEN);
-		e->offset = sb_le64(q + 32);
-		e->raw_len = sb_le32(q + 40);
-		e->stored_len = sb_le32(q + 44);
-		e->type = q[48];
-		e->flags = q[49];
-		e->pack = pack_no;
-		bool zstd = e->flags & SB_REC_ZSTD;
-		if (e->type < SB_OBJ_BLOB || e->type > SB_OBJ_CHUNKS || (e->flags & ~SB_REC_ZSTD) ||
-		    sb_le16(q + 50) != 0 || e->raw_len > SB_OBJ_MAX ||
-		    e->stored_len > SB_STORED_MAX || (!zstd && e->stored_len != e->raw_len) ||
-		    e->offset < SB_PACK_HEADER_LEN || e->offset > pack_size ||
-		    pack_size - e->offset < SB_REC_HEADER_LEN + (uint64_t)e->stored_len) {
+		if (!sb_pack__decode_entry(q, pack_size, pack_no, e)) {
 			snprintf(why, why_size, "entry %" PRIu64 " is invalid", i);
 			return -EBADMSG;
 		}
@@ -359,66 +336,6 @@ sb_pack *sb_store__pack_find_or_add(sb_store *s, const char *stem)
 	return pack_add(s, stem);
 }
 
-/* Merges two sorted runs; an id in both keeps a's entry. */
-static sb_entry *merge2(const sb_entry *a, size_t na, const sb_entry *b, size_t nb, size_t *ret_n)
-{
-	sb_entry *out = malloc((na + nb ? na + nb : 1) * sizeof(*out));
-	if (!out)
-		return NULL;
-	size_t i = 0, j = 0, k = 0;
-	while (i < na && j < nb) {
-		int c = sb_entry__cmp(&a[i], &b[j]);
-		if (c <= 0) {
-			out[k++] = a[i++];
-			if (c == 0)
-				j++;
-		} else
-			out[k++] = b[j++];
-	}
-	while (i < na)
-		out[k++] = a[i++];
-	while (j < nb)
-		out[k++] = b[j++];
-	*ret_n = k;
-	return out;
-}
-
-typedef struct run {
-	sb_entry *e;
-	size_t n;
-} run;
-
-/* Pairwise reduction: O(n log k) for k indexes of n entries in all. */
-static int merge_runs(run *runs, size_t k, sb_entry **ret, size_t *ret_n)
-{
-	while (k > 1) {
-		size_t out = 0;
-		for (size_t i = 0; i < k; i += 2) {
-			if (i + 1 == k) {
-				runs[out++] = runs[i];
-				break;
-			}
-			size_t n;
-			sb_entry *m =
-			    merge2(runs[i].e, runs[i].n, runs[i + 1].e, runs[i + 1].n, &n);
-			if (!m)
-				return -ENOMEM;
-			free(runs[i].e);
-			free(runs[i + 1].e);
-			runs[i].e = runs[i + 1].e = NULL;
-			runs[out].e = m;
-			runs[out].n = n;
-			out++;
-		}
-		for (size_t i = out; i < k; i++)
-			runs[i].e = NULL;
-		k = out;
-	}
-	*ret = k ? TAKE_PTR(runs[0].e) : NULL;
-	*ret_n = k ? runs[0].n : 0;
-	return 0;
-}
-
 static int pack_cmp(const void *a, const void *b)
 {
 	return strcmp((*(sb_pack *const *)a)->name, (*(sb_pack *const *)b)->name);
@@ -440,7 +357,18 @@ int sb_store__open_packs_dir(sb_store *s)
 	return 0;
 }
 
-/* From scratch: simpler than patching, and only a miss in get() pays for it. */
+/* Largest index first: a hit (an unchanged tree, a get) is found sooner. */
+static int search_cmp(const void *a, const void *b)
+{
+	uint32_t x = (*(sb_pack *const *)a)->idx.count, y = (*(sb_pack *const *)b)->idx.count;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * Maps each foreign index not mapped yet (or replaced since), unmaps those
+ * gone, and rebuilds the search order. Cost: a readdir and an open+fstat per
+ * index; no index is read here (pages come in as lookups touch them).
+ */
 int sb_store__reload(sb_store *s, sb_error *err)
 {
 	int r = sb_store__open_packs_dir(s);
@@ -467,24 +395,15 @@ int sb_store__reload(sb_store *s, sb_error *err)
 	_cleanup_closedir_ DIR *dir = d;
 
 	/* Packs by name: thousands of packs (no gc for long) must not cost k^2. */
-	sb_pack **known = NULL, **found = NULL;
-	size_t n_known = s->n_packs, n_found = 0, cap_found = 0;
-	run *runs = NULL;
-	size_t n_runs = 0;
-	sb_bad_idx *bad = NULL;
-	size_t n_bad = 0;
-	sb_entry *tab = NULL;
-	size_t n_tab = 0;
-
-	known = malloc((n_known ? n_known : 1) * sizeof(*known));
-	if (!known) {
-		r = -ENOMEM;
-		goto out;
-	}
+	size_t n_known = s->n_packs;
+	_cleanup_free_ sb_pack **known = malloc((n_known ? n_known : 1) * sizeof(*known));
+	if (!known)
+		return sb_error_errno(err, ENOMEM, "load store indexes");
 	if (n_known) {
 		memcpy(known, s->packs, n_known * sizeof(*known));
 		qsort(known, n_known, sizeof(*known), pack_cmp);
 	}
+	uint64_t gen = s->reloads + 1;
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(dir);
@@ -495,81 +414,58 @@ int sb_store__reload(sb_store *s, sb_error *err)
 			continue;
 		sb_pack **kp = bsearch(stem, known, n_known, sizeof(*known), stem_pack_cmp);
 		sb_pack *p = kp ? *kp : pack_add(s, stem);
-		if (!p) {
-			r = -ENOMEM;
-			goto out;
-		}
+		if (!p)
+			return sb_error_errno(err, ENOMEM, "load store indexes");
+		p->seen = gen;
+	}
+	if (errno)
+		return sb_error_errno(err, errno, "read store directory 'packs'");
+
+	_cleanup_free_ sb_bad_idx *bad = NULL;
+	_cleanup_free_ sb_pack **search = NULL;
+	size_t n_bad = 0, n_search = 0;
+	if (s->n_packs) {
+		bad = calloc(s->n_packs, sizeof(*bad));
+		search = calloc(s->n_packs, sizeof(*search));
+		if (!bad || !search)
+			return sb_error_errno(err, ENOMEM, "load store indexes");
+	}
+	for (size_t i = 0; i < s->n_packs; i++) {
+		sb_pack *p = s->packs[i];
 		if (p->own)
 			continue;
-		if (n_found == cap_found) {
-			size_t nc = cap_found ? cap_found * 2 : 16;
-			sb_pack **nf = realloc(found, nc * sizeof(*nf));
-			if (!nf) {
-				r = -ENOMEM;
-				goto out;
-			}
-			found = nf;
-			cap_found = nc;
+		if (p->seen != gen) { /* removed by gc */
+			sb_idx_map_close(&p->idx);
+			continue;
 		}
-		found[n_found++] = p;
-	}
-	if (errno) {
-		r = sb_error_errno(err, errno, "read store directory 'packs'");
-		goto out;
-	}
-	if (n_found)
-		qsort(found, n_found, sizeof(*found), pack_cmp);
-
-	runs = calloc(n_found ? n_found : 1, sizeof(*runs));
-	bad = calloc(n_found ? n_found : 1, sizeof(*bad));
-	if (!runs || !bad) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n_found; i++) {
-		sb_pack *p = found[i];
 		char why[sizeof(bad->why)];
-		r = sb_pack__load_idx(s->packs_fd, p->name, p->no, &runs[n_runs].e, &runs[n_runs].n,
-				      NULL, why, sizeof(why));
+		r = sb_idx_map_open(s->packs_fd, p->name, &p->idx, why, sizeof(why));
 		if (r == -ENOMEM)
-			goto out;
-		if (r == -ENOENT)
-			continue; /* removed by gc since readdir */
-		if (r < 0) {
+			return sb_error_errno(err, ENOMEM, "map index 'packs/%s.idx'", p->name);
+		if (r < 0)
+			sb_idx_map_close(&p->idx);
+		if (r < 0 && r != -ENOENT) { /* -ENOENT: removed by gc since readdir */
 			snprintf(bad[n_bad].name, sizeof(bad[n_bad].name), "%s.idx", p->name);
 			snprintf(bad[n_bad].why, sizeof(bad[n_bad].why), "%s", why);
 			n_bad++;
-			continue;
 		}
-		n_runs++;
+		if (r == 0 && p->idx.count > 0)
+			search[n_search++] = p;
 	}
-	r = merge_runs(runs, n_runs, &tab, &n_tab);
-	if (r < 0)
-		goto out;
+	if (n_search)
+		qsort(search, n_search, sizeof(*search), search_cmp);
 
-	free(s->tab);
-	s->tab = TAKE_PTR(tab);
-	s->n_tab = n_tab;
+	free(s->search);
+	s->search = TAKE_PTR(search);
+	s->n_search = n_search;
 	free(s->bad);
 	s->bad = TAKE_PTR(bad);
 	s->n_bad = n_bad;
 	s->dir_mtime = dst.st_mtim;
 	s->reload_time = now;
 	s->loaded = true;
-	s->reloads++;
-	r = 0;
-out:
-	if (r == -ENOMEM)
-		sb_error_errno(err, ENOMEM, "load store indexes");
-	if (runs)
-		for (size_t i = 0; i < n_found; i++)
-			free(runs[i].e);
-	free(runs);
-	free(bad);
-	free(found);
-	free(known);
-	free(tab);
-	return r;
+	s->reloads = gen;
+	return 0;
 }
 
 /*

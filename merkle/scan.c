@@ -425,8 +425,7 @@ static int visit_file(scanner *sc, frame *f, const char *name, const struct stat
 	if (sc->o->cache) {
 		sb_statcache_key key;
 		sb_statcache_key_from_stat(st, &key);
-		if (sb_statcache_lookup(sc->o->cache, sc->path.data, sc->path.len, &key, &e->id) &&
-		    sb_store_has(sc->store, &e->id)) {
+		if (sb_statcache_lookup(sc->o->cache, sc->path.data, sc->path.len, &key, &e->id)) {
 			sc->stats.cache_hits++;
 			return sb_statcache_record(sc->o->cache, sc->path.data, sc->path.len, &key,
 						   &e->id);

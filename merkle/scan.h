@@ -40,8 +40,11 @@
  *    the scan naming the path: a hole would read as a deletion to restore.
  *  - With a cache, sb_statcache_begin() is called at the start; every regular
  *    file read without a change under it, and every cache hit, is recorded
- *    for the next save. A cache hit whose object is missing from the store
- *    (gc, another store) is treated as a miss.
+ *    for the next save. A cache hit is trusted without asking the store:
+ *    the cache lives beside the store's own workspace record and is saved
+ *    only after the objects it names were flushed (capture.c), so its ids
+ *    are in that store; whatever deletes objects (gc) must drop the cache
+ *    entries naming them.
  *  - Stats: dirs does not count the root. files_hashed counts files read,
  *    rereads the extra reads of files that changed meanwhile.
  *  - progress runs on the calling thread, at most ten times a second, also

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * Private to the store (pack.c, store.c, verify.c, content.c, gc.c): the
+ * Private to the store (pack.c, packidx.c, store.c, verify.c, content.c, gc.c): the
  * on-disk formats and the in-memory tables.
  *
  * Pack file  packs/pack-<32 hex>.pack, append-only:
@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 #include <zstd.h>
 
@@ -52,6 +53,9 @@
 /* Foreign pack fds kept open for reading before idle ones are closed. */
 #define SB_STORE_MAX_OPEN_PACKS 256
 
+/* An idx beyond this is not something we wrote (40M objects). */
+#define SB_IDX_MAX_FILE (2ull << 30)
+
 /* Largest stored payload a valid record can have (a zstd frame of SB_OBJ_MAX). */
 #define SB_STORED_MAX ZSTD_COMPRESSBOUND(SB_OBJ_MAX)
 
@@ -71,6 +75,23 @@ typedef struct sb_entry {
 } sb_entry;
 
 /*
+ * A foreign pack's index, mapped read-only (packidx.c). Opening it checks the
+ * header and that the size matches the count, nothing more: the checksum and
+ * the order of the entries are verify's job, each entry is bounds-checked
+ * when a lookup finds it, and every object read is re-hashed. So a damaged
+ * index can hide objects (a miss) but never hand out wrong bytes.
+ */
+typedef struct sb_idx_map {
+	const uint8_t *base; /* the whole file; NULL when not mapped */
+	size_t len;
+	uint32_t count;
+	uint64_t pack_size;
+	dev_t dev; /* of the file mapped: a rewritten index is a new inode */
+	ino_t ino;
+	uint32_t *fanout; /* [b] = entries with first id byte <= b; built on first use */
+} sb_idx_map;
+
+/*
  * A pack this store knows: from an index on disk, or one of its own. Never
  * freed before the store, so an fd copied out under the lock stays valid.
  */
@@ -83,6 +104,8 @@ typedef struct sb_pack {
 	bool dirty;			 /* own: entries not yet in its idx */
 	uint64_t end;			 /* own: append offset */
 	size_t first, count;		 /* own: its range in sb_store.w_ents */
+	sb_idx_map idx;			 /* foreign: its index */
+	uint64_t seen;			 /* reload generation that last saw its idx */
 } sb_pack;
 
 /* Compression state reused across puts and gets (a small pool per store). */
@@ -108,8 +131,8 @@ struct sb_store {
 	pthread_mutex_t lock; /* everything below */
 	sb_pack **packs;
 	size_t n_packs, cap_packs;
-	sb_entry *tab; /* merged, sorted, deduplicated entries of foreign indexes */
-	size_t n_tab;
+	sb_pack **search; /* foreign packs with a usable, non-empty index, largest first */
+	size_t n_search;
 	sb_entry *w_ents; /* own writes in append order, grouped by pack */
 	size_t n_w, cap_w;
 	uint32_t *w_hash;   /* open addressing: w_ents index + 1, 0 = empty */
@@ -119,10 +142,10 @@ struct sb_store {
 	sb_pack *cur;	    /* own pack being appended to */
 	sb_bad_idx *bad;
 	size_t n_bad;
-	bool loaded;		   /* tab reflects packs/ as of dir_mtime */
+	bool loaded;		   /* the maps reflect packs/ as of dir_mtime */
 	struct timespec dir_mtime; /* of packs/ before the last reload */
 	struct timespec reload_time;
-	uint64_t reloads; /* for tests */
+	uint64_t reloads; /* generation; for tests */
 	sb_store_stats stats;
 
 	pthread_mutex_t flush_lock; /* serialises flushes */
@@ -177,6 +200,24 @@ int sb_pack__encode_idx(const sb_entry *ents, size_t n, uint64_t pack_size, uint
 int sb_pack__load_idx(int packs_fd, const char *name, uint32_t pack_no, sb_entry **ret_ents,
 		      size_t *ret_n, uint64_t *ret_pack_size, char *why, size_t why_size);
 
+/* Checks an index's header against its size. -EBADMSG with why filled. */
+int sb_pack__check_idx_header(const uint8_t *p, uint64_t size, uint64_t *ret_count,
+			      uint64_t *ret_pack_size, char *why, size_t why_size);
+/* Decodes one 52-byte index entry; false when a field is impossible. */
+bool sb_pack__decode_entry(const uint8_t *q, uint64_t pack_size, uint32_t pack_no, sb_entry *e);
+
+/*
+ * Maps packs/<name>.idx into m (unmapping what m held), or keeps m when it
+ * already maps that very file. -EBADMSG (why filled) for a bad header,
+ * -errno (why filled) when it cannot be opened or mapped.
+ */
+int sb_idx_map_open(int packs_fd, const char *name, sb_idx_map *m, char *why, size_t why_size);
+void sb_idx_map_close(sb_idx_map *m);
+/* 1 and *ret filled when found; 0 when absent; -EBADMSG when its entry is invalid. */
+int sb_idx_map_find(sb_idx_map *m, uint32_t pack_no, const sb_id *id, sb_entry *ret);
+/* Entry i, decoded; false when out of range or invalid. */
+bool sb_idx_map_entry(const sb_idx_map *m, uint32_t i, uint32_t pack_no, sb_entry *ret);
+
 /* True when fname is "pack-<32 lowercase hex><ext>"; copies the stem. */
 bool sb_pack__parse_name(const char *fname, const char *ext, char stem[SB_PACK_NAME_LEN + 1]);
 
@@ -186,8 +227,8 @@ int sb_entry__cmp(const void *a, const void *b);
 sb_pack *sb_store__pack_find_or_add(sb_store *s, const char *stem);
 int sb_store__open_packs_dir(sb_store *s);
 /*
- * Re-reads every foreign index into s->tab (and s->bad). Pack structs are
- * kept by name, so fds other threads copied out stay valid.
+ * Maps every foreign index (s->search, and s->bad for unusable ones). Pack
+ * structs are kept by name, so fds other threads copied out stay valid.
  */
 int sb_store__reload(sb_store *s, sb_error *err);
 /* The same, skipped when packs/ has not changed since the last reload. */

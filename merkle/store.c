@@ -147,23 +147,30 @@ static int w_reserve(sb_store *s)
 	return 0;
 }
 
-static const sb_entry *lookup(sb_store *s, const sb_id *id)
+/*
+ * Own writes first (a hash table), then each mapped index, largest first.
+ * 1 with *ret filled when found; 0 when absent; -EBADMSG when the only
+ * entries for id are invalid, with *ret_bad naming the index.
+ */
+static int lookup(sb_store *s, const sb_id *id, sb_entry *ret, const sb_pack **ret_bad)
 {
 	const sb_entry *e = w_lookup(s, id);
-	if (e)
-		return e;
-	size_t lo = 0, hi = s->n_tab;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(s->tab[mid].id.b, id->b, SB_ID_LEN);
-		if (c == 0)
-			return &s->tab[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (e) {
+		*ret = *e;
+		return 1;
 	}
-	return NULL;
+	const sb_pack *bad = NULL;
+	for (size_t i = 0; i < s->n_search; i++) {
+		sb_pack *p = s->search[i];
+		int r = sb_idx_map_find(&p->idx, p->no, id, ret);
+		if (r > 0)
+			return 1;
+		if (r < 0 && !bad)
+			bad = p;
+	}
+	if (ret_bad)
+		*ret_bad = bad;
+	return bad ? -EBADMSG : 0;
 }
 
 /* ---- open / free ---- */
@@ -231,10 +238,11 @@ void sb_store_free(sb_store *s)
 		return;
 	for (size_t i = 0; i < s->n_packs; i++) {
 		CLOSE_FD(s->packs[i]->fd);
+		sb_idx_map_close(&s->packs[i]->idx);
 		free(s->packs[i]);
 	}
 	free(s->packs);
-	free(s->tab);
+	free(s->search);
 	free(s->w_ents);
 	free(s->w_hash);
 	free(s->bad);
@@ -378,7 +386,8 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 		return sb_error_errno(err, -r, "hash object");
 
 	pthread_mutex_lock(&s->lock);
-	bool have = lookup(s, &e.id) != NULL;
+	sb_entry found;
+	bool have = lookup(s, &e.id, &found, NULL) > 0;
 	if (have)
 		s->stats.objects_deduped++;
 	pthread_mutex_unlock(&s->lock);
@@ -397,7 +406,7 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 	}
 
 	pthread_mutex_lock(&s->lock);
-	if (lookup(s, &e.id)) {
+	if (lookup(s, &e.id, &found, NULL) > 0) {
 		/* Another thread stored it while we compressed. */
 		s->stats.objects_deduped++;
 		goto done;
@@ -472,6 +481,15 @@ static int not_found(sb_store *s, const sb_id *id, sb_error *err)
 	return sb_error_set(err, ENOENT, "object %s not found in the store", hex);
 }
 
+static int bad_entry(const sb_id *id, const sb_pack *p, sb_error *err)
+{
+	char hex[SB_HEX_LEN + 1];
+	return sb_error_set(err, EBADMSG,
+			    "object %s: its entry in index 'packs/%s.idx' is invalid "
+			    "('snapbox verify' checks the whole store)",
+			    sb_id_to_hex(id, hex), p->name);
+}
+
 /* Closes the fds of foreign packs no get() is reading from. Under s->lock. */
 static void close_idle_packs(sb_store *s)
 {
@@ -516,12 +534,12 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 
 	pthread_mutex_lock(&s->lock);
 	for (int attempt = 0;; attempt++) {
-		const sb_entry *pe = lookup(s, id);
-		if (pe) {
-			sb_pack *cand = s->packs[pe->pack];
+		const sb_pack *bad = NULL;
+		int found = lookup(s, id, &e, &bad);
+		if (found > 0) {
+			sb_pack *cand = s->packs[e.pack];
 			r = cand->fd >= 0 ? 0 : pack_open(s, cand);
 			if (r == 0) {
-				e = *pe;
 				p = cand;
 				p->users++;
 				break;
@@ -533,7 +551,7 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 			/* The pack vanished (gc repacked it): look again. */
 		}
 		if (attempt > 0) {
-			r = not_found(s, id, err);
+			r = found < 0 ? bad_entry(id, bad, err) : not_found(s, id, err);
 			break;
 		}
 		r = sb_store__reload_if_changed(s, err);
@@ -573,8 +591,9 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 
 bool sb_store_has(sb_store *s, const sb_id *id)
 {
+	sb_entry e;
 	pthread_mutex_lock(&s->lock);
-	bool have = lookup(s, id) != NULL;
+	bool have = lookup(s, id, &e, NULL) > 0;
 	pthread_mutex_unlock(&s->lock);
 	return have;
 }
@@ -582,21 +601,23 @@ bool sb_store_has(sb_store *s, const sb_id *id)
 int sb_store_stat(sb_store *s, const sb_id *id, sb_obj_type *ret_type, size_t *ret_len,
 		  sb_error *err)
 {
-	int r = 0;
+	sb_entry e;
+	const sb_pack *bad = NULL;
 	pthread_mutex_lock(&s->lock);
-	const sb_entry *e = lookup(s, id);
-	if (!e) {
+	int found = lookup(s, id, &e, &bad);
+	int r = 0;
+	if (found <= 0) {
 		r = sb_store__reload_if_changed(s, err);
 		if (r == 0)
-			e = lookup(s, id);
-		if (r == 0 && !e)
-			r = not_found(s, id, err);
+			found = lookup(s, id, &e, &bad);
+		if (r == 0 && found <= 0)
+			r = found < 0 ? bad_entry(id, bad, err) : not_found(s, id, err);
 	}
-	if (e) {
+	if (found > 0) {
 		if (ret_type)
-			*ret_type = e->type;
+			*ret_type = e.type;
 		if (ret_len)
-			*ret_len = e->raw_len;
+			*ret_len = e.raw_len;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -700,23 +721,37 @@ void sb_store_get_stats(sb_store *s, sb_store_stats *ret)
 int sb_store_foreach(sb_store *s, sb_store_each_fn fn, void *userdata, sb_error *err)
 {
 	pthread_mutex_lock(&s->lock);
-	size_t n = s->n_tab + s->n_w;
+	size_t n = s->n_w;
+	for (size_t i = 0; i < s->n_search; i++)
+		n += s->search[i]->idx.count;
 	sb_entry *all = malloc((n ? n : 1) * sizeof(*all));
 	sb_bad_idx bad = {{0}, {0}};
 	bool have_bad = s->n_bad > 0;
-	if (all && s->n_tab)
-		memcpy(all, s->tab, s->n_tab * sizeof(*all));
-	if (all && s->n_w)
-		memcpy(all + s->n_tab, s->w_ents, s->n_w * sizeof(*all));
 	if (have_bad)
 		bad = s->bad[0];
+	size_t k = 0;
+	for (size_t i = 0; all && i < s->n_search; i++) {
+		const sb_pack *p = s->search[i];
+		for (uint32_t j = 0; j < p->idx.count; j++) {
+			if (sb_idx_map_entry(&p->idx, j, p->no, &all[k])) {
+				k++;
+			} else if (!have_bad) {
+				have_bad = true;
+				snprintf(bad.name, sizeof(bad.name), "%s.idx", p->name);
+				snprintf(bad.why, sizeof(bad.why), "entry %" PRIu32 " is invalid", j);
+			}
+		}
+	}
+	if (all && s->n_w)
+		memcpy(all + k, s->w_ents, s->n_w * sizeof(*all));
+	k += s->n_w;
 	pthread_mutex_unlock(&s->lock);
 	if (!all)
 		return sb_error_errno(err, ENOMEM, "list store objects");
 	_cleanup_free_ sb_entry *list = all;
 
-	qsort(list, n, sizeof(*list), sb_entry__cmp);
-	for (size_t i = 0; i < n; i++) {
+	qsort(list, k, sizeof(*list), sb_entry__cmp);
+	for (size_t i = 0; i < k; i++) {
 		if (i > 0 && sb_id_eq(&list[i - 1].id, &list[i].id))
 			continue;
 		int r = fn(userdata, &list[i].id, (sb_obj_type)list[i].type);
