@@ -738,7 +738,8 @@ int sb_store_foreach(sb_store *s, sb_store_each_fn fn, void *userdata, sb_error 
 			} else if (!have_bad) {
 				have_bad = true;
 				snprintf(bad.name, sizeof(bad.name), "%s.idx", p->name);
-				snprintf(bad.why, sizeof(bad.why), "entry %" PRIu32 " is invalid", j);
+				snprintf(bad.why, sizeof(bad.why), "entry %" PRIu32 " is invalid",
+					 j);
 			}
 		}
 	}
