@@ -69,8 +69,7 @@ int sb_idx_map_open(int packs_fd, const char *name, sb_idx_map *m, char *why, si
 		return -EBADMSG;
 	}
 	/* The same file as mapped already (an index is only ever replaced by a rename). */
-	if (m->base && m->dev == st.st_dev && m->ino == st.st_ino &&
-	    m->len == (uint64_t)st.st_size)
+	if (m->base && m->dev == st.st_dev && m->ino == st.st_ino && m->len == (uint64_t)st.st_size)
 		return 0;
 
 	uint64_t size = (uint64_t)st.st_size;
