@@ -37,6 +37,8 @@ ROWS = [
      "ratio", 1.0, BYTES),
     ("2 store", "store size", "s2.snap_size", "s2.git_size", "git objects (loose)",
      "ratio", None, BYTES),
+    ("2 store", "stat cache (not in the store size; restic's cache is not either)",
+     "s2.snap_cache_size", None, None, "abs", None, BYTES),
     ("2 store", "peak RSS, first snapshot", "s2.snap_first.rss", None, None,
      "abs", 100 * 1024, KIB),
     ("2 store", "peak RSS, first snapshot", "s2.snap_first.rss", "s2.restic_first.rss",
