@@ -114,6 +114,14 @@ static const uint8_t *ent_at(const sb_idx_map *m, uint32_t i)
 	return m->base + SB_IDX_HEADER_LEN + (size_t)i * SB_IDX_ENTRY_LEN;
 }
 
+static uint64_t be64_at(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v; /* compilers turn this into one load and a byte swap */
+}
+
 /* First index in [lo, hi) whose id's first byte exceeds b. */
 static uint32_t first_above(const sb_idx_map *m, uint32_t lo, uint32_t hi, uint8_t b)
 {
@@ -157,10 +165,13 @@ int sb_idx_map_find(sb_idx_map *m, uint32_t pack_no, const sb_id *id, sb_entry *
 		lo = b ? m->fanout[b - 1] : 0;
 		hi = m->fanout[b];
 	}
+	/* Ids order as big-endian numbers: compare 8 bytes at a time, the rest on a tie. */
+	uint64_t key = be64_at(id->b);
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		const uint8_t *q = ent_at(m, mid);
-		int c = memcmp(q, id->b, SB_ID_LEN);
+		uint64_t k = be64_at(q);
+		int c = k < key ? -1 : k > key ? 1 : memcmp(q + 8, id->b + 8, SB_ID_LEN - 8);
 		if (c == 0)
 			return sb_pack__decode_entry(q, m->pack_size, pack_no, ret) ? 1 : -EBADMSG;
 		if (c < 0)
