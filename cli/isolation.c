@@ -360,8 +360,9 @@ int sb_isolation_prepare(const sb_isolation_opts *o, const char *workspace, sb_s
 		return r;
 	if (iso->cgroup) {
 		const int *fds;
-		cfg->n_cgroup_procs_fds = sb_cgroup_procs_fds(iso->cgroup, &fds);
+		cfg->n_cgroup_procs_fds = sb_cgroup_join_fds(iso->cgroup, &fds);
 		cfg->cgroup_procs_fds = fds;
+		cfg->cgroup_clone_fd = sb_cgroup_clone_fd(iso->cgroup);
 	}
 	*ret = TAKE_PTR(iso);
 	return 0;

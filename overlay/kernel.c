@@ -159,7 +159,7 @@ typedef enum { M_DONE, M_UNSUPPORTED } method_result;
  * of 256 bytes or more): the caller tries the next one. A failure to create
  * or attach the superblock is the real answer.
  */
-static int mount_fsconfig(sb_overlay *ov, const char *target, bool by_fd, bool userx,
+static int mount_fsconfig(sb_overlay *ov, const char *target, bool by_fd, bool userx, bool durable,
 			  method_result *how, char *msg, size_t msg_size)
 {
 	*how = M_DONE;
@@ -203,6 +203,9 @@ static int mount_fsconfig(sb_overlay *ov, const char *target, bool by_fd, bool u
 		       sys_fsconfig(fsfd, CFG_SET_STRING, "index", "off", 0) < 0 ||
 		       (userx && sys_fsconfig(fsfd, CFG_SET_FLAG, "userxattr", NULL, 0) < 0)))
 		r = -errno;
+	/* Before 5.10 the flag is unknown: the mount is then merely durable. */
+	if (r == 0 && !durable)
+		(void)sys_fsconfig(fsfd, CFG_SET_FLAG, "volatile", NULL, 0);
 	if (r == 0 && sys_fsconfig(fsfd, CFG_CMD_CREATE, NULL, NULL, 0) < 0)
 		r = -errno;
 	int mfd = -1;
@@ -226,7 +229,7 @@ static int mount_fsconfig(sb_overlay *ov, const char *target, bool by_fd, bool u
 	return r;
 }
 
-static int mount_legacy(sb_overlay *ov, const char *target, bool userx)
+static int mount_legacy(sb_overlay *ov, const char *target, bool userx, bool durable)
 {
 	size_t o = 0;
 	char *b = ov->opts;
@@ -243,6 +246,12 @@ static int mount_legacy(sb_overlay *ov, const char *target, bool userx)
 	if (!put(b, size, &o, userx ? ",redirect_dir=nofollow,userxattr" : ",redirect_dir=off") ||
 	    !put(b, size, &o, ",metacopy=off,index=off"))
 		return -ENAMETOOLONG;
+	size_t plain = o;
+	if (!durable && put(b, size, &o, ",volatile") &&
+	    mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, b) == 0)
+		return 0;
+	/* Without "volatile" (before 5.10, or no room left for it): a durable mount. */
+	b[plain] = 0;
 	if (mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, b) < 0)
 		return -errno;
 	return 0;
@@ -253,6 +262,7 @@ int sb_overlay_mount(sb_overlay *ov, const char *root, const char *target,
 {
 	sb_overlay_flags flags = ov->flags | extra_flags;
 	bool userx = flags & SB_OVERLAY_USERXATTR;
+	bool durable = flags & SB_OVERLAY_DURABLE;
 	size_t rlen = root ? strlen(root) : 0;
 	if (msg && msg_size)
 		msg[0] = 0;
@@ -267,17 +277,17 @@ int sb_overlay_mount(sb_overlay *ov, const char *root, const char *target,
 		method_result how;
 		int r;
 		if (!(flags & SB_OVERLAY_NO_FD)) {
-			r = mount_fsconfig(ov, target, true, userx, &how, msg, msg_size);
+			r = mount_fsconfig(ov, target, true, userx, durable, &how, msg, msg_size);
 			if (r == 0 || how == M_DONE)
 				return r;
 		}
-		r = mount_fsconfig(ov, target, false, userx, &how, msg, msg_size);
+		r = mount_fsconfig(ov, target, false, userx, durable, &how, msg, msg_size);
 		if (r == 0 || how == M_DONE || (flags & SB_OVERLAY_NO_LEGACY))
 			return r;
 		if (msg && msg_size)
 			msg[0] = 0;
 	}
-	return mount_legacy(ov, target, userx);
+	return mount_legacy(ov, target, userx, durable);
 }
 
 int sb_overlay_mount_hook(void *data, const char *host_root, const char *target, bool userns,

@@ -18,7 +18,14 @@
  * The mount is always nosuid,nodev, with index=off, metacopy=off and
  * redirect_dir=off (nofollow with userxattr), so renamed directories show up
  * in the upper as copy + whiteout and no file is ever a metadata-only
- * copy-up: the upper alone describes every change. It tries, in order:
+ * copy-up: the upper alone describes every change. It is also volatile
+ * (Linux >= 5.10; silently durable before): the kernel never syncs the
+ * upper's filesystem for it. An upper is read once the sandbox is gone and
+ * thrown away after a crash anyway, and a durable overlay flushes the
+ * store's filesystem (a journal commit and a disk cache flush, several ms)
+ * when its mount namespace goes away. A volatile mount leaves
+ * "work/incompat/volatile" behind, so give every mount a fresh work
+ * directory. SB_OVERLAY_DURABLE opts out. It tries, in order:
  *
  *   1. fsopen("overlay") with each layer given by fd (FSCONFIG_SET_FD,
  *      Linux >= 6.13): no path string, so no escaping and no length limit;
@@ -50,6 +57,7 @@ typedef enum sb_overlay_flags {
 	SB_OVERLAY_NO_FD = 1 << 1,	 /* skip method 1 (tests) */
 	SB_OVERLAY_NO_FSCONFIG = 1 << 2, /* skip methods 1 and 2: mount(2) only (tests) */
 	SB_OVERLAY_NO_LEGACY = 1 << 3,	 /* never fall back to method 3 (tests) */
+	SB_OVERLAY_DURABLE = 1 << 4, /* not volatile: syncs on unmount, fsync reaches the disk */
 } sb_overlay_flags;
 
 /* Paths are absolute. Copies them and preallocates every buffer mounting needs. */

@@ -28,6 +28,7 @@ struct sb_cgroup__dir {
 	char path[PATH_MAX];
 	int dir_fd;
 	int procs_fd;
+	int join_fd; /* v1: tasks (see sb_cgroup_join_fds); v2: procs_fd again, not owned */
 	bool created;
 };
 
@@ -37,6 +38,7 @@ struct sb_cgroup {
 	struct sb_cgroup__dir dirs[SB_CG_MAX_DIRS];
 	size_t n_dirs;
 	int procs_fds[SB_CG_MAX_DIRS];
+	int join_fds[SB_CG_MAX_DIRS];
 	unsigned limited; /* controllers with a limit written */
 	sb_cgroup_limits lim;
 	uint64_t sampled_pids_peak;
@@ -107,8 +109,8 @@ int sb_cgroup__kill_listed(int dir_fd, const char *name, struct sb_cgroup__pidse
 bool sb_cgroup__all_empty(const sb_cgroup *cg);
 void sb_cgroup__sleep_ms(unsigned ms);
 
-/* Open dir (O_DIRECTORY) and its cgroup.procs (O_WRONLY) into d. */
-int sb_cgroup__open_dir(struct sb_cgroup__dir *d, sb_error *err);
+/* Open dir (O_DIRECTORY), its cgroup.procs (O_WRONLY) and, on v1, its tasks into d. */
+int sb_cgroup__open_dir(struct sb_cgroup__dir *d, bool v1, sb_error *err);
 
 /* ---- versions ---- */
 

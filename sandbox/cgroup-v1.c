@@ -199,7 +199,7 @@ int sb_cgroup__v1_create(sb_cgroup *cg, const struct sb_cgroup__host *h,
 		}
 		d->created = true;
 		cg->n_dirs++;
-		r = sb_cgroup__open_dir(d, err);
+		r = sb_cgroup__open_dir(d, true, err);
 		if (r < 0)
 			return r;
 		have |= m->controllers;

@@ -218,7 +218,7 @@ int sb_cgroup__v2_create(sb_cgroup *cg, const struct sb_cgroup__host *h,
 	d->created = true;
 	d->controllers = enabled;
 	cg->n_dirs = 1;
-	r = sb_cgroup__open_dir(d, err);
+	r = sb_cgroup__open_dir(d, false, err);
 	if (r < 0)
 		return r;
 	return v2_apply(cg, err);

@@ -189,7 +189,7 @@ bool sb_cgroup__all_empty(const sb_cgroup *cg)
 	return true;
 }
 
-int sb_cgroup__open_dir(struct sb_cgroup__dir *d, sb_error *err)
+int sb_cgroup__open_dir(struct sb_cgroup__dir *d, bool v1, sb_error *err)
 {
 	d->dir_fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (d->dir_fd < 0)
@@ -197,6 +197,13 @@ int sb_cgroup__open_dir(struct sb_cgroup__dir *d, sb_error *err)
 	d->procs_fd = openat(d->dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (d->procs_fd < 0)
 		return sb_error_errno(err, errno, "cgroup: open '%s/cgroup.procs'", d->path);
+	if (!v1) {
+		d->join_fd = d->procs_fd;
+		return 0;
+	}
+	d->join_fd = openat(d->dir_fd, "tasks", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (d->join_fd < 0)
+		return sb_error_errno(err, errno, "cgroup: open '%s/tasks'", d->path);
 	return 0;
 }
 
@@ -321,7 +328,9 @@ int sb_cgroup_new(const sb_cgroup_limits *lim, const sb_cgroup_options *opt, sb_
 	for (size_t i = 0; i < SB_CG_MAX_DIRS; i++) {
 		cg->dirs[i].dir_fd = -1;
 		cg->dirs[i].procs_fd = -1;
+		cg->dirs[i].join_fd = -1;
 		cg->procs_fds[i] = -1;
+		cg->join_fds[i] = -1;
 	}
 	cg->lim = *lim;
 	if (!cg->lim.cpu_period_us)
@@ -350,8 +359,10 @@ int sb_cgroup_new(const sb_cgroup_limits *lim, const sb_cgroup_options *opt, sb_
 	}
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < cg->n_dirs; i++)
+	for (size_t i = 0; i < cg->n_dirs; i++) {
 		cg->procs_fds[i] = cg->dirs[i].procs_fd;
+		cg->join_fds[i] = cg->dirs[i].join_fd;
+	}
 	*ret = TAKE_PTR(cg);
 	return 0;
 }
@@ -360,6 +371,19 @@ size_t sb_cgroup_procs_fds(const sb_cgroup *cg, const int **ret_fds)
 {
 	*ret_fds = cg->procs_fds;
 	return cg->n_dirs;
+}
+
+size_t sb_cgroup_join_fds(const sb_cgroup *cg, const int **ret_fds)
+{
+	*ret_fds = cg->join_fds;
+	return cg->n_dirs;
+}
+
+int sb_cgroup_clone_fd(const sb_cgroup *cg)
+{
+	if (cg->destroyed || cg->version != SB_CGROUP_V2 || cg->n_dirs == 0)
+		return -1;
+	return cg->dirs[0].dir_fd;
 }
 
 int sb_cgroup_join(const int *fds, size_t n)
@@ -429,9 +453,13 @@ int sb_cgroup_destroy(sb_cgroup *cg, sb_error *err)
 		ret = r;
 	for (size_t i = cg->n_dirs; i-- > 0;) {
 		struct sb_cgroup__dir *d = &cg->dirs[i];
+		if (d->join_fd != d->procs_fd)
+			CLOSE_FD(d->join_fd);
+		d->join_fd = -1;
 		CLOSE_FD(d->procs_fd);
 		CLOSE_FD(d->dir_fd);
 		cg->procs_fds[i] = -1;
+		cg->join_fds[i] = -1;
 		if (!d->created)
 			continue;
 		/* An exiting task can hold the directory busy for a moment after SIGKILL. */
@@ -458,6 +486,8 @@ void sb_cgroup_free(sb_cgroup *cg)
 	if (!cg->destroyed)
 		(void)sb_cgroup_destroy(cg, NULL);
 	for (size_t i = 0; i < SB_CG_MAX_DIRS; i++) {
+		if (cg->dirs[i].join_fd != cg->dirs[i].procs_fd)
+			CLOSE_FD(cg->dirs[i].join_fd);
 		CLOSE_FD(cg->dirs[i].procs_fd);
 		CLOSE_FD(cg->dirs[i].dir_fd);
 	}

@@ -22,7 +22,8 @@
  *        means no cgroup could be made at all (rootless without a
  *        delegated subtree): report the layer UNAVAILABLE and go on, or
  *        fail closed, as the caller's policy says.
- *   n = sb_cgroup_procs_fds(cg, &fds);    cgroup.procs fds, O_WRONLY|O_CLOEXEC, owned by cg
+ *   n = sb_cgroup_join_fds(cg, &fds);     what the child writes "0" into, owned by cg
+ *   fd = sb_cgroup_clone_fd(cg);          v2: clone straight into it (CLONE_INTO_CGROUP)
  *   ... clone ...
  *   while waiting: sb_cgroup_sample(cg) now and then (peaks where the kernel keeps none)
  *   ... the command exits ...
@@ -35,6 +36,16 @@
  * Join before anything that forks, so no process escapes the cgroup. The
  * write is checked against the credentials that opened the fd (the parent),
  * so it works from inside a user namespace.
+ *
+ * The cost of joining: moving a whole process (cgroup.procs) takes a global
+ * lock whose first writer waits for an RCU grace period, 6-20 ms, the
+ * slowest step of a sandbox's start. Moving only the calling thread skips
+ * that lock (Linux >= 6.0), so on v1 the join fds are the "tasks" files,
+ * which move the writing thread alone: the child must be single-threaded
+ * when it joins, and then it moves whole. v2 has no such file for a
+ * process in another domain; there the parent clones the child directly
+ * into the cgroup (clone3 CLONE_INTO_CGROUP, Linux >= 5.7), which takes the
+ * lock only for reading, and the join fd (cgroup.procs) is the fallback.
  *
  * Killing: v2 writes cgroup.kill (falls back to freeze + SIGKILL each +
  * thaw); v1 freezes through the freezer hierarchy, SIGKILLs each pid in
@@ -105,8 +116,17 @@ typedef struct sb_cgroup_report {
 int sb_cgroup_new(const sb_cgroup_limits *lim, const sb_cgroup_options *opt, sb_cgroup **ret,
 		  sb_error *err);
 
-/* The cgroup.procs fds the child writes "0" into (one per v1 hierarchy, one on v2). */
+/* The cgroup.procs fds, O_WRONLY|O_CLOEXEC (one per v1 hierarchy, one on v2). */
 size_t sb_cgroup_procs_fds(const sb_cgroup *cg, const int **ret_fds);
+
+/*
+ * The fds a single-threaded child writes "0" into to join (see above): on
+ * v1 each hierarchy's "tasks", on v2 cgroup.procs. O_WRONLY|O_CLOEXEC.
+ */
+size_t sb_cgroup_join_fds(const sb_cgroup *cg, const int **ret_fds);
+
+/* v2: the cgroup's directory fd, for clone3's CLONE_INTO_CGROUP; -1 on v1. */
+int sb_cgroup_clone_fd(const sb_cgroup *cg);
 
 /* Child side, async-signal-safe: write "0" into each fd. -errno on the first failure. */
 int sb_cgroup_join(const int *fds, size_t n);

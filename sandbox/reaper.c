@@ -102,6 +102,13 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/*
+ * The command from its vfork to exec. It shares PID 1's memory (and stack,
+ * below PID 1's frame: it never returns) but nothing else: its own fd table,
+ * signal handlers and mask, credentials (Landlock), rlimits and seccomp
+ * filter. What it writes to memory (errno, exec_buf, eacces_buf,
+ * sh_argv[1]) PID 1 never reads.
+ */
 static _Noreturn void command_child(sb_child *c)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
@@ -169,8 +176,15 @@ _Noreturn void sb_sandbox__reaper_child(sb_child *c)
 		sigaddset(&set, sb_sandbox__forwarded_signals[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	/* A raw clone: glibc's fork() would take locks another thread may have held at clone. */
-	long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	/*
+	 * vfork: the command shares PID 1's memory until it execs, and PID 1
+	 * waits meanwhile. A fork would copy the page tables of the whole
+	 * address space PID 1 inherited from the supervisor, only for exec to
+	 * drop them again. The command never returns from here, writes nothing
+	 * PID 1 reads (see command_child), and glibc's vfork takes no lock
+	 * (fork() would take ones another thread may have held at clone).
+	 */
+	pid_t pid = vfork();
 	if (pid < 0) {
 		sb_sandbox__fail(c->setup_fd, SB_STEP_FORK, errno, "", "forking the command");
 		_exit(125);

@@ -80,12 +80,15 @@ typedef struct sb_child {
 	int setup_fd;	 /* write end: SETUP/EXEC records; EOF at exec */
 	int status_fd;	 /* write end: PID 1's EXIT record */
 	int alive_fd;	 /* read end: the supervisor holds the write end */
+	bool hold;	 /* SB_SANDBOX_HOLD: read one byte from alive_fd before the command */
 	int landlock_fd; /* -1: none */
 	int landlock_abi;
 	const char *const *landlock_paths; /* inside; rules added by PID 1 after the mounts */
 	size_t n_landlock_paths;
 	const int *cgroup_fds;
 	size_t n_cgroup_fds;
+	int cgroup_clone_fd; /* -1: none */
+	bool cgroup_joined;  /* set in PID 1 when the clone put it in cgroup_clone_fd */
 
 	bool userns;
 	char setgroups[8];

@@ -16,6 +16,7 @@
  *
  *   sb_sandbox *sb;
  *   sb_sandbox_start(&cfg, &sb, &err);          clone; returns at once
+ *   sb_sandbox_release(sb, &err);               with SB_SANDBOX_HOLD: the command may start
  *   sb_sandbox_wait_exec(sb, &err);             optional: until exec or failure
  *   sb_sandbox_wait(sb, &result, &err);         until the sandbox is gone
  *   sb_sandbox_free(sb);                        SIGKILLs it first if still alive
@@ -33,12 +34,15 @@
  *
  *   clone(NEWNS|NEWPID|NEWIPC|NEWUTS [|NEWNET] [|NEWUSER])  -> PID 1
  *   PID 1: pdeathsig, uid/gid map (user namespace), hostname, join cgroups
- *          (writes "0" to each cgroup.procs fd), unshare(NEWCGROUP), loopback
+ *          (writes "0" to each cgroup_procs_fds fd, unless cloned into
+ *          cgroup_clone_fd), unshare(NEWCGROUP), loopback
  *          up, the mount plan (read-only host root, /tmp, /dev, /proc,
  *          workspace, --ro/--rw, masks: secrets, daemon sockets such as
  *          /run/docker.sock and /run/user/UID, the store, --hide; see
  *          mountplan.h), pivot_root, setsid, close fds,
- *          drop every capability, no_new_privs; then fork the command and
+ *          drop every capability, no_new_privs; with SB_SANDBOX_HOLD,
+ *          wait for sb_sandbox_release(); then clone the command (sharing
+ *          PID 1's memory until it execs, as vfork) and
  *          reap: forwards HUP INT QUIT TERM USR1 USR2 WINCH CONT, reaps
  *          orphans, exits with the command's status when the command exits
  *          (the kernel then kills everything else in the pid namespace).
@@ -90,6 +94,14 @@ typedef enum sb_sandbox_flags {
 	SB_SANDBOX_FORWARD_SIGNALS = 1 << 1,
 	/* mount(2) binds and per-mount remounts instead of the new mount API. */
 	SB_SANDBOX_CLASSIC_MOUNT = 1 << 2,
+	/*
+	 * PID 1 sets up everything (namespaces, cgroups, mounts, pivot_root,
+	 * capabilities dropped...) and then holds until sb_sandbox_release():
+	 * the caller overlaps the set-up with work of its own that must come
+	 * before the command starts. The timeout and wall_ns count from the
+	 * release.
+	 */
+	SB_SANDBOX_HOLD = 1 << 3,
 } sb_sandbox_flags;
 
 /* One extra bind at the same path inside as outside (--ro PATH, --rw PATH). */
@@ -147,8 +159,21 @@ typedef struct sb_sandbox_config {
 	const char *hostname; /* NULL: "snapbox" */
 
 	/* Artifacts prepared by the isolation layers, applied in the sandbox. */
-	const int *cgroup_procs_fds; /* opened for writing by the caller; "0" written to each */
+	/*
+	 * Opened for writing by the caller; PID 1, still single-threaded,
+	 * writes "0" to each: cgroup.procs files, or on cgroup v1 the "tasks"
+	 * files, which move the writing thread alone and so skip the RCU
+	 * grace period a process move waits for (sb_cgroup_join_fds).
+	 */
+	const int *cgroup_procs_fds;
 	size_t n_cgroup_procs_fds;
+	/*
+	 * -1, or a cgroup v2 directory fd: PID 1 is cloned straight into it
+	 * (clone3 CLONE_INTO_CGROUP) and then writes to no cgroup_procs_fds;
+	 * on a kernel without it (before 5.7) the clone is retried without
+	 * and PID 1 joins through cgroup_procs_fds.
+	 */
+	int cgroup_clone_fd;
 	const struct sock_fprog *seccomp_prog; /* installed last, right before exec; NULL: none */
 	unsigned seccomp_flags;	 /* SECCOMP_FILTER_FLAG_*: sb_seccomp_filter_flags() */
 	int landlock_ruleset_fd; /* -1: none */
@@ -201,6 +226,14 @@ void sb_sandbox_config_init(sb_sandbox_config *cfg);
 
 /* Checks cfg, prepares everything, clones. On success *ret_sb owns the sandbox. */
 int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error *err);
+
+/*
+ * SB_SANDBOX_HOLD: lets the held PID 1 start the command, and starts the
+ * timeout clock. Returns at once; a set-up that failed meanwhile is reported
+ * by wait (and wait_exec) as usual. A no-op without SB_SANDBOX_HOLD or when
+ * already released; wait and wait_exec release a held sandbox themselves.
+ */
+int sb_sandbox_release(sb_sandbox *sb, sb_error *err);
 
 /* PID 1 of the sandbox, as the caller's pid namespace sees it. */
 pid_t sb_sandbox_pid(const sb_sandbox *sb);

@@ -28,15 +28,19 @@
  * pipe (records from PID 1 and the command until exec; EOF once exec
  * succeeded) and the status pipe (PID 1's final record), and the write end
  * of the alive pipe, whose closing tells a just-cloned PID 1 that its
- * supervisor is already gone.
+ * supervisor is already gone. With SB_SANDBOX_HOLD, PID 1 keeps the read
+ * end and waits there for the byte sb_sandbox_release() writes (EOF: the
+ * supervisor died); the supervisor holds a read end of its own as well, so
+ * that this write can never raise SIGPIPE.
  */
 struct sb_sandbox {
 	pid_t pid;
 	int pidfd;
-	int setup_fd, status_fd, alive_fd;
+	int setup_fd, status_fd, alive_fd, alive_rfd;
 	struct timespec start;
 	uint64_t timeout_ms, grace_ms;
 	sb_sandbox_flags flags;
+	bool held;
 	bool reaped;
 	bool have_setup_rep, setup_eof;
 	sb_report setup_rep;
@@ -110,6 +114,7 @@ void sb_sandbox_config_init(sb_sandbox_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->net = SB_NET_NONE;
 	cfg->landlock_ruleset_fd = -1;
+	cfg->cgroup_clone_fd = -1;
 	cfg->stdin_fd = cfg->stdout_fd = cfg->stderr_fd = -1;
 }
 
@@ -203,10 +208,10 @@ static _Noreturn void child_main(sb_child *c)
 		_exit(125);
 	}
 	/* Join first, then unshare: the new cgroup namespace is rooted at the sandbox's cgroup. */
-	for (size_t i = 0; i < c->n_cgroup_fds; i++)
+	for (size_t i = 0; !c->cgroup_joined && i < c->n_cgroup_fds; i++)
 		if (write(c->cgroup_fds[i], "0", 1) != 1) {
 			sb_sandbox__fail(fd, SB_STEP_CGROUP, errno ? errno : EIO, "",
-					 "writing \"0\" to cgroup.procs");
+					 "writing \"0\" to cgroup.procs or tasks");
 			_exit(125);
 		}
 	if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL) {
@@ -249,7 +254,8 @@ static _Noreturn void child_main(sb_child *c)
 		sb_sandbox__fail(fd, SB_STEP_SETSID, errno, "", NULL);
 		_exit(125);
 	}
-	int keep[] = {0, 1, 2, c->setup_fd, c->status_fd, c->landlock_fd};
+	int keep[] = {
+	    0, 1, 2, c->setup_fd, c->status_fd, c->landlock_fd, c->hold ? c->alive_fd : -1};
 	if (close_fds_except(keep, ARRAY_SIZE(keep)) < 0) {
 		sb_sandbox__fail(fd, SB_STEP_CLOSE_FDS, errno, "", "close_range");
 		_exit(125);
@@ -265,6 +271,16 @@ static _Noreturn void child_main(sb_child *c)
 	}
 	/* PID 1 holds the report pipes; keep the command from reading its memory via /proc/1. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (c->hold) {
+		char go;
+		ssize_t n;
+		while ((n = read(c->alive_fd, &go, 1)) < 0 && errno == EINTR)
+			;
+		/* EOF: the supervisor is gone without releasing us. */
+		if (n != 1)
+			_exit(125);
+		close(c->alive_fd);
+	}
 	sb_sandbox__reaper_child(c);
 }
 
@@ -296,7 +312,15 @@ static void close_pair(int fds[2])
 	CLOSE_FD(fds[1]);
 }
 
-static long do_clone(unsigned long flags, int *ret_pidfd)
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/*
+ * clone3, into cgroup_fd when >= 0 (*ret_into then says whether that
+ * worked, in the parent and in the child); falls back to clone(2).
+ */
+static long do_clone(unsigned long flags, int cgroup_fd, int *ret_pidfd, bool *ret_into)
 {
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
@@ -304,7 +328,25 @@ static long do_clone(unsigned long flags, int *ret_pidfd)
 	args.flags = flags | CLONE_PIDFD;
 	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	args.exit_signal = SIGCHLD;
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	long pid = -1;
+	*ret_into = cgroup_fd >= 0;
+	if (*ret_into) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+		pid = syscall(SYS_clone3, &args, sizeof(args));
+	}
+	if (*ret_into && pid < 0) {
+		/*
+		 * Too old a kernel (E2BIG, EINVAL), or a cgroup that refuses
+		 * us: clone without, and PID 1 joins by itself, failing with
+		 * its own error if the cgroup is the problem.
+		 */
+		*ret_into = false;
+		args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+		args.cgroup = 0;
+	}
+	if (pid < 0)
+		pid = syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0 && (errno == ENOSYS || errno == E2BIG)) {
 		pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
 		if (pid > 0)
@@ -336,6 +378,7 @@ void sb_sandbox_free(sb_sandbox *sb)
 	CLOSE_FD(sb->setup_fd);
 	CLOSE_FD(sb->status_fd);
 	CLOSE_FD(sb->alive_fd);
+	CLOSE_FD(sb->alive_rfd);
 	free(sb);
 }
 
@@ -390,6 +433,7 @@ static int prepare(const sb_sandbox_config *cfg, prep *p, sb_error *err)
 	c->n_landlock_paths = cfg->n_landlock_paths;
 	c->cgroup_fds = cfg->cgroup_procs_fds;
 	c->n_cgroup_fds = cfg->n_cgroup_procs_fds;
+	c->cgroup_clone_fd = cfg->cgroup_clone_fd;
 	c->userns = userns;
 	if (userns && (r = sb_sandbox__userns_prepare(c, err)) < 0)
 		return r;
@@ -437,6 +481,12 @@ static int check_config(const sb_sandbox_config *cfg, sb_error *err)
 	if (cfg->seccomp_flags && !cfg->seccomp_prog)
 		return sb_error_set(err, EINVAL, "seccomp flags 0x%x given without a filter",
 				    cfg->seccomp_flags);
+	/* Without the fallback, a refused CLONE_INTO_CGROUP would leave PID 1 outside. */
+	if (cfg->cgroup_clone_fd >= 0 && cfg->n_cgroup_procs_fds == 0)
+		return sb_error_set(
+		    err, EINVAL,
+		    "cgroup_clone_fd %d given without cgroup.procs fds to fall back on",
+		    cfg->cgroup_clone_fd);
 	for (size_t i = 0; i < cfg->n_cgroup_procs_fds; i++)
 		if (cfg->cgroup_procs_fds[i] < 0)
 			return sb_error_set(err, EINVAL, "cgroup.procs fd #%zu is %d", i,
@@ -458,7 +508,7 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 		goto out;
 	}
 	sb->pid = -1;
-	sb->pidfd = sb->setup_fd = sb->status_fd = sb->alive_fd = -1;
+	sb->pidfd = sb->setup_fd = sb->status_fd = sb->alive_fd = sb->alive_rfd = -1;
 	sb->timeout_ms = cfg->timeout_ms;
 	sb->grace_ms = cfg->timeout_grace_ms;
 	sb->flags = cfg->flags;
@@ -475,6 +525,7 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 	p.c.setup_fd = setup[1];
 	p.c.status_fd = status[1];
 	p.c.alive_fd = alive[0];
+	p.c.hold = cfg->flags & SB_SANDBOX_HOLD;
 
 	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 	if (p.c.netns)
@@ -483,7 +534,7 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 		flags |= CLONE_NEWUSER;
 	clock_gettime(CLOCK_MONOTONIC, &sb->start);
 	int pidfd = -1;
-	long pid = do_clone(flags, &pidfd);
+	long pid = do_clone(flags, p.c.cgroup_clone_fd, &pidfd, &p.c.cgroup_joined);
 	if (pid < 0) {
 		r = sb_error_errno(err, errno, "creating the sandbox namespaces (clone with %s%s)",
 				   p.c.userns ? "a user namespace" : "mount/pid/ipc/uts",
@@ -498,6 +549,10 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 	sb->setup_fd = TAKE_FD(setup[0]);
 	sb->status_fd = TAKE_FD(status[0]);
 	sb->alive_fd = TAKE_FD(alive[1]);
+	if (p.c.hold) {
+		sb->alive_rfd = TAKE_FD(alive[0]);
+		sb->held = true;
+	}
 	/* Nonblocking reads: a caller that forks later might keep a write end open. */
 	fcntl(sb->setup_fd, F_SETFL, O_NONBLOCK);
 	fcntl(sb->status_fd, F_SETFL, O_NONBLOCK);
@@ -510,6 +565,20 @@ out:
 	prep_release(&p);
 	sb_sandbox_free(sb);
 	return r;
+}
+
+int sb_sandbox_release(sb_sandbox *sb, sb_error *err)
+{
+	if (!sb->held)
+		return 0;
+	ssize_t n;
+	while ((n = write(sb->alive_fd, "g", 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		return sb_error_errno(err, n < 0 ? errno : EIO, "releasing the sandbox");
+	sb->held = false;
+	clock_gettime(CLOCK_MONOTONIC, &sb->start);
+	return 0;
 }
 
 int sb_sandbox_kill(sb_sandbox *sb, int sig)
@@ -585,11 +654,14 @@ static void format_failure(const sb_sandbox *sb, const sb_report *rep, char *msg
 
 int sb_sandbox_wait_exec(sb_sandbox *sb, sb_error *err)
 {
+	int r = sb_sandbox_release(sb, err);
+	if (r < 0)
+		return r;
 	while (!sb->have_setup_rep && !sb->setup_eof) {
 		struct pollfd pfd = {.fd = sb->setup_fd, .events = POLLIN};
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			return sb_error_errno(err, errno, "waiting for the sandbox");
-		int r = read_report(sb->setup_fd, &sb->setup_rep, &sb->setup_eof);
+		r = read_report(sb->setup_fd, &sb->setup_rep, &sb->setup_eof);
 		if (r < 0)
 			return sb_error_errno(err, -r, "reading the sandbox setup pipe");
 		if (r > 0)
@@ -683,8 +755,11 @@ int sb_sandbox_wait(sb_sandbox *sb, sb_sandbox_result *ret, sb_error *err)
 {
 	if (sb->reaped)
 		return sb_error_set(err, ECHILD, "the sandbox was already waited for");
+	int r = sb_sandbox_release(sb, err);
+	if (r < 0)
+		return r;
 	bool timed_out = false;
-	int r = wait_exit(sb, &timed_out, err);
+	r = wait_exit(sb, &timed_out, err);
 	if (r < 0)
 		return r;
 	int status;

@@ -183,12 +183,13 @@ static sb_cgroup *new_cgroup(const sb_cgroup_limits *lim, const sb_cgroup_option
 
 /*
  * Fork a child that joins cg the way the spawn code does (writing "0" into
- * the inherited cgroup.procs fds) and then runs fn. Returns its pid.
+ * the inherited join fds while single-threaded) and then runs fn. Returns
+ * its pid.
  */
 static pid_t spawn_in(sb_cgroup *cg, void (*fn)(int), int arg)
 {
 	const int *fds;
-	size_t n = sb_cgroup_procs_fds(cg, &fds);
+	size_t n = sb_cgroup_join_fds(cg, &fds);
 
 	fflush(stdout);
 	pid_t pid = fork();
@@ -520,7 +521,7 @@ TEST(join_from_inside_user_namespace)
 
 	need_root();
 	cg = new_cgroup(NULL, NULL);
-	size_t n = sb_cgroup_procs_fds(cg, &fds);
+	size_t n = sb_cgroup_join_fds(cg, &fds);
 	ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
 	fflush(stdout);
 	pid_t pid = fork();
@@ -551,6 +552,96 @@ TEST(join_from_inside_user_namespace)
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* Forks once, then both sleep until killed. */
+static void fork_and_sleep(int unused)
+{
+	(void)unused;
+	(void)fork();
+	for (;;)
+		pause();
+}
+
+/* The file behind fd, by the kernel's own account. */
+static void fd_path(int fd, char *buf, size_t size)
+{
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, size - 1);
+	ASSERT_TRUE(n > 0);
+	buf[n] = 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/*
+ * Joining without the RCU grace period of a process move: on v1 the child
+ * writes to each hierarchy's "tasks" (its one thread, so all of it moves);
+ * v2 offers the directory for CLONE_INTO_CGROUP, and cgroup.procs. A child
+ * that joined so, and what it forks, are in every hierarchy's cgroup.procs.
+ */
+static void join_fds_move_the_child_whole(const sb_cgroup_options *opt)
+{
+	_cleanup_(sb_cgroup_freep) sb_cgroup *cg = new_cgroup(NULL, opt);
+	const int *fds;
+	char path[PATH_MAX + 32], want[PATH_MAX + 32];
+	size_t n = sb_cgroup_join_fds(cg, &fds);
+	bool v1 = sb_cgroup_version_of(cg) == SB_CGROUP_V1;
+	ASSERT_TRUE(n >= 1);
+	for (size_t i = 0; i < n; i++) {
+		fd_path(fds[i], path, sizeof(path));
+		ASSERT_TRUE(ends_with(path, v1 ? "/tasks" : "/cgroup.procs"));
+	}
+	if (v1) {
+		ASSERT_EQ(sb_cgroup_clone_fd(cg), -1);
+	} else {
+		ASSERT_TRUE(sb_cgroup_clone_fd(cg) >= 0);
+		fd_path(sb_cgroup_clone_fd(cg), path, sizeof(path));
+		ASSERT_STREQ(path, sb_cgroup_path(cg));
+	}
+	/* The child forks a grandchild after joining: both are listed everywhere. */
+	pid_t pid = spawn_in(cg, fork_and_sleep, 0);
+	char name[SB_CG_NAME_MAX];
+	snprintf(name, sizeof(name), "%s", strrchr(sb_cgroup_path(cg), '/') + 1);
+	for (int i = 0; i < 200; i++) {
+		if (sb_test_sh("test $(grep -c '/%s$' /proc/%d/cgroup) -eq %zu", name, (int)pid,
+			       n) == 0)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(sb_test_sh("test $(grep -c '/%s$' /proc/%d/cgroup) -eq %zu", name, (int)pid, n),
+		  0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "%s/cgroup.procs", cg->dirs[i].path);
+		ASSERT_EQ(sb_test_sh("test $(wc -l < '%s') -eq 2", want), 0);
+	}
+	ASSERT_TRUE(sb_cgroup_kill_all(cg, NULL) >= 1);
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_OK(sb_cgroup_destroy(cg, NULL));
+	ASSERT_EQ(sb_cgroup_clone_fd(cg), -1);
+}
+
+TEST(join_fds_move_the_child_whole)
+{
+	need_root();
+	join_fds_move_the_child_whole(NULL);
+}
+
+TEST(join_fds_move_the_child_whole_v2)
+{
+	sb_cgroup_options opt = {.version = SB_CGROUP_V2};
+	sb_cgroup_host host;
+	need_root();
+	ASSERT_OK(sb_cgroup_probe(NULL, &host, NULL));
+	if (!host.v2_mounted)
+		SB_SKIP("no cgroup2 filesystem mounted");
+	join_fds_move_the_child_whole(&opt);
 }
 
 TEST(kill_all_removes_double_forked)

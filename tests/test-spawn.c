@@ -17,10 +17,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sb-test.h"
+#include "cgroup.h"
 #include "changes.h"
 #include "fileio.h"
 #include "overlay.h"
@@ -728,6 +730,95 @@ TEST(setup_failure_names_the_step)
 	fx_release(&f);
 }
 
+/* New upper and work directories: a volatile overlay's work directory is single-use. */
+static void fresh_layers(fx *f)
+{
+	ASSERT_EQ(sb_test_sh("chmod -R u+rwx '%s' && rm -rf '%s' '%s' && mkdir '%s' '%s'", f->work,
+			     f->upper, f->work, f->upper, f->work),
+		  0);
+}
+
+/* Children of pid, from the host, by pgrep. */
+static long children_of(pid_t pid)
+{
+	char *n = sb_test_sh_out("pgrep -c -P %d || true", (int)pid);
+	long v = atol_ok(n);
+	free(n);
+	return v;
+}
+
+/*
+ * SB_SANDBOX_HOLD: PID 1 sets up and waits; nothing of the command runs
+ * until the release, which also starts the timeout clock.
+ */
+TEST(hold_until_release)
+{
+	need_namespaces();
+	fx f;
+	fx_init(&f, true);
+	f.cfg.flags |= SB_SANDBOX_HOLD;
+	f.cfg.timeout_ms = 400;
+	sh(&f, "sleep 0.1; echo ran");
+	int p[2];
+	ASSERT_OK(pipe2(p, O_CLOEXEC));
+	f.cfg.stdout_fd = p[1];
+	sb_error err = SB_ERROR_INIT;
+	sb_sandbox *sb;
+	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
+	close(p[1]);
+	/* Held past the timeout it will get: the clock has not started. */
+	struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+	ASSERT_EQ(poll(&pfd, 1, 600), 0);
+	/* Set up (its own mount namespace, the overlay mounted), but no command yet. */
+	ASSERT_EQ(sb_test_sh("test \"$(readlink /proc/%d/ns/mnt)\" != \"$(readlink "
+			     "/proc/self/ns/mnt)\"",
+			     (int)sb_sandbox_pid(sb)),
+		  0);
+	ASSERT_EQ(children_of(sb_sandbox_pid(sb)), 0);
+	ASSERT_OK(sb_sandbox_release(sb, &err));
+	ASSERT_OK(sb_sandbox_release(sb, &err)); /* once is enough */
+	char out[64] = "";
+	ssize_t n = read(p[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = 0;
+	sb_sandbox_result res;
+	ASSERT_OK(sb_sandbox_wait(sb, &res, &err));
+	sb_sandbox_free(sb);
+	close(p[0]);
+	ASSERT_STREQ(out, "ran\n");
+	ASSERT_EQ(res.exit_code, 0);
+	ASSERT_TRUE(!res.timed_out);
+	ASSERT_TRUE(res.wall_ns < 400000000ull);
+
+	/* A set-up failure while held: the release is fine, wait reports it. */
+	f.cfg.workspace_mount = failing_mount;
+	f.cfg.stdout_fd = -1;
+	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
+	usleep(100000);
+	ASSERT_OK(sb_sandbox_release(sb, &err));
+	ASSERT_OK(sb_sandbox_wait(sb, &res, &err));
+	sb_sandbox_free(sb);
+	ASSERT_EQ(res.exit_code, 125);
+	ASSERT_STREQ(res.step, "mount");
+
+	/* Never released: wait releases it; sb_sandbox_run works as without the flag. */
+	f.cfg.workspace_mount = sb_overlay_mount_hook;
+	fresh_layers(&f);
+	f.cfg.timeout_ms = 0;
+	run_plain(&f, "exit 7", &res);
+	ASSERT_EQ(res.exit_code, 7);
+
+	/* Freed while held: PID 1 is gone, and the command never ran. */
+	fresh_layers(&f);
+	sh(&f, "echo x > held-ran");
+	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
+	pid_t pid1 = sb_sandbox_pid(sb);
+	usleep(100000);
+	sb_sandbox_free(sb);
+	ASSERT_TRUE(kill(pid1, 0) < 0 && errno == ESRCH);
+	ASSERT_EQ(sb_test_sh("test ! -e '%s/held-ran'", f.upper), 0);
+	fx_release(&f);
+}
+
 TEST(capabilities_session_and_privileges)
 {
 	need_namespaces();
@@ -929,6 +1020,112 @@ TEST(cgroup_procs_fd_is_joined)
 	ASSERT_EQ(res.exit_code, 0);
 	/* Inside, its cgroup namespace is rooted at the sandbox's cgroup. */
 	ASSERT_TRUE(strstr(out, ":pids:/\n"));
+	fx_release(&f);
+}
+
+/*
+ * Runs "cat /proc/self/cgroup; sleep 0.3" with the given cgroup fds; while it
+ * sleeps, counts the processes in cg from the host (into *ret_members).
+ * Returns the command's output.
+ */
+static char *run_in_cgroup(fx *f, sb_cgroup *cg, int clone_fd, const int *fds, size_t n,
+			   sb_sandbox_result *res, long *ret_members)
+{
+	f->cfg.cgroup_clone_fd = clone_fd;
+	f->cfg.cgroup_procs_fds = fds;
+	f->cfg.n_cgroup_procs_fds = n;
+	sh(f, "cat /proc/self/cgroup; sleep 0.3");
+	int p[2];
+	ASSERT_OK(pipe2(p, O_CLOEXEC));
+	f->cfg.stdout_fd = p[1];
+	sb_error err = SB_ERROR_INIT;
+	sb_sandbox *sb;
+	ASSERT_OK(sb_sandbox_start(&f->cfg, &sb, &err));
+	close(p[1]);
+	if (sb_sandbox_wait_exec(sb, &err) < 0)
+		fprintf(stderr, "# %s\n", err.msg);
+	char *members = sb_test_sh_out("wc -l < '%s/cgroup.procs'", sb_cgroup_path(cg));
+	*ret_members = atol_ok(members);
+	free(members);
+	char *out = calloc(1, 4096);
+	ASSERT_TRUE(out);
+	ssize_t r, len = 0;
+	while (len < 4095 && (r = read(p[0], out + len, (size_t)(4095 - len))) > 0)
+		len += r;
+	close(p[0]);
+	ASSERT_OK(sb_sandbox_wait(sb, res, &err));
+	sb_sandbox_free(sb);
+	f->cfg.stdout_fd = -1;
+	return out;
+}
+
+/*
+ * cgroup v2: PID 1 is cloned straight into the cgroup (CLONE_INTO_CGROUP)
+ * and joins nothing itself: its join fd is /dev/full, where writing "0"
+ * would fail the run at "cgroup join".
+ */
+TEST(cgroup_v2_clone_into)
+{
+	if (!sb_test_is_root())
+		SB_SKIP("creating a cgroup needs root here");
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+	    major * 100 + minor < 507)
+		SB_SKIP("clone3 has no CLONE_INTO_CGROUP before Linux 5.7");
+	sb_cgroup_options opt = {.version = SB_CGROUP_V2};
+	sb_cgroup *cg = NULL;
+	sb_error err = SB_ERROR_INIT;
+	if (sb_cgroup_new(NULL, &opt, &cg, &err) < 0)
+		SB_SKIP("no cgroup v2 here: %s", err.msg);
+	int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	ASSERT_OK(full);
+	fx f;
+	fx_init(&f, false);
+	sb_sandbox_result res;
+	long members;
+	char *out = run_in_cgroup(&f, cg, sb_cgroup_clone_fd(cg), &full, 1, &res, &members);
+	if (res.exit_code != 0)
+		fprintf(stderr, "# %s\n", res.message);
+	ASSERT_EQ(res.exit_code, 0);
+	/* PID 1 and the command, seen from the host; inside, the cgroup is the namespace's root. */
+	ASSERT_TRUE(members >= 2);
+	ASSERT_TRUE(strstr(out, "0::/\n"));
+	free(out);
+	close(full);
+	sb_cgroup_free(cg);
+	fx_release(&f);
+}
+
+/* A clone fd the kernel refuses (not a cgroup): PID 1 joins through its join fds instead. */
+TEST(cgroup_clone_fd_falls_back_to_joining)
+{
+	if (!sb_test_is_root())
+		SB_SKIP("creating a cgroup needs root here");
+	sb_cgroup *cg = NULL;
+	sb_error err = SB_ERROR_INIT;
+	if (sb_cgroup_new(NULL, NULL, &cg, &err) < 0)
+		SB_SKIP("no cgroup here: %s", err.msg);
+	int notcg = open(sb_test_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(notcg);
+	const int *fds;
+	size_t n = sb_cgroup_join_fds(cg, &fds);
+	fx f;
+	fx_init(&f, false);
+	sb_sandbox_result res;
+	long members;
+	char *out = run_in_cgroup(&f, cg, notcg, fds, n, &res, &members);
+	ASSERT_EQ(res.exit_code, 0);
+	ASSERT_TRUE(members >= 2);
+	free(out);
+	/* Without join fds to fall back on, a clone fd is refused before anything starts. */
+	f.cfg.cgroup_procs_fds = NULL;
+	f.cfg.n_cgroup_procs_fds = 0;
+	sb_sandbox *sb = NULL;
+	ASSERT_ERR(sb_sandbox_start(&f.cfg, &sb, &err), -EINVAL);
+	ASSERT_TRUE(sb == NULL);
+	close(notcg);
+	sb_cgroup_free(cg);
 	fx_release(&f);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -769,6 +770,70 @@ TEST(hostile_layer_paths_fsconfig_strings)
 TEST(hostile_layer_paths_legacy_escaped)
 {
 	hostile_layer_paths(SB_OVERLAY_NO_FSCONFIG);
+}
+
+/*
+ * "volatile" among the overlay's super options in our mountinfo, by an
+ * independent grep (newer kernels show it as "fsync=volatile").
+ */
+static bool shows_volatile(const char *merged)
+{
+	return sb_test_sh("grep -F ' %s/%s ' /proc/self/mountinfo | grep -qE "
+			  "'[ ,](fsync=)?volatile(,|$)'",
+			  sb_test_dir(), merged) == 0;
+}
+
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int a = 0, b = 0;
+	return uname(&u) == 0 && sscanf(u.release, "%d.%d", &a, &b) == 2 &&
+	       (a > major || (a == major && b >= minor));
+}
+
+/*
+ * Every method mounts a volatile overlay (no sync of the upper's filesystem
+ * when the sandbox's mount namespace goes away), unless SB_OVERLAY_DURABLE;
+ * what was written is in the upper after the unmount either way.
+ */
+TEST(overlay_is_volatile_unless_durable)
+{
+	if (!kernel_at_least(5, 10))
+		SB_SKIP("overlayfs has no volatile option before Linux 5.10");
+	static const sb_overlay_flags methods[] = {
+	    SB_OVERLAY_NO_LEGACY,
+	    SB_OVERLAY_NO_FD | SB_OVERLAY_NO_LEGACY,
+	    SB_OVERLAY_NO_FSCONFIG,
+	};
+	bool userns = !sb_test_is_root();
+	ASSERT_EQ(sb_test_sh("mkdir -p lower && echo l > lower/f"), 0);
+	if (!enter_mount_ns(userns))
+		SB_SKIP("cannot create a %s namespace here: %s", userns ? "user" : "mount",
+			strerror(errno));
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++) {
+		for (int durable = 0; durable < 2; durable++) {
+			sb_overlay_flags fl = methods[i] | (userns ? SB_OVERLAY_USERXATTR : 0) |
+					      (durable ? SB_OVERLAY_DURABLE : 0);
+			char u[32], w[32], m[32];
+			snprintf(u, sizeof(u), "u%zu%d", i, durable);
+			snprintf(w, sizeof(w), "w%zu%d", i, durable);
+			snprintf(m, sizeof(m), "m%zu%d", i, durable);
+			ASSERT_EQ(sb_test_sh("mkdir %s %s %s", u, w, m), 0);
+			mount_here("lower", u, w, m, fl);
+			ASSERT_EQ(shows_volatile(m), !durable);
+			ASSERT_EQ(sb_test_sh("echo n > %s/g && grep -qx l %s/f", m, m), 0);
+			ASSERT_OK(umount2(m, 0));
+			ASSERT_EQ(sb_test_sh("grep -qx n %s/g", u), 0);
+			/*
+			 * The mark a volatile mount leaves: its work directory is
+			 * single-use. (Overlayfs makes "work" mode 000: only root
+			 * looks inside.)
+			 */
+			if (!userns)
+				ASSERT_EQ(sb_test_sh("test -d %s/work/incompat/volatile", w),
+					  durable ? 1 : 0);
+		}
+	}
 }
 
 TEST(probe_reports_what_works)
