@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "capture.h"
 #include "changelist.h"
@@ -9,6 +12,25 @@
 #include "ignore.h"
 #include "progress.h"
 #include "restore.h"
+#include "statcache.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Tests stop here, between the writes and the check, to change the
+ * workspace the way a concurrent writer would (tests/cli-restore-check.sh).
+ */
+static void test_pause(void)
+{
+	const char *e = getenv("SNAPBOX_TEST_PAUSE_BEFORE_CHECK");
+	if (e && e[0] == '1')
+		raise(SIGSTOP);
+}
 
 int cmd_restore(sb_cli *cli, int argc, char **argv)
 {
@@ -46,24 +68,42 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	int status = SB_EXIT_FAIL;
 	sb_diff_list ch = {0};
 	_cleanup_(sb_ignore_freep) sb_ignore *protect = NULL;
+	_cleanup_(sb_ignore_freep) sb_ignore *now_ignore = NULL;
+	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
+	_cleanup_(sb_restore_touched_freep) sb_restore_touched *touched = NULL;
 	sb_store *store = sb_workspace_store(w);
+	int dir_fd = sb_workspace_dir_fd(w), root_fd = sb_workspace_root_fd(w);
 	char hex[SB_HEX_LEN + 1];
+	int64_t t0 = now_ms(), t1, t2;
+	bool save_cache = false; /* once the scan filled it */
+
+	/*
+	 * One stat cache for the whole restore: the pre-restore scan fills it,
+	 * the check adds the files it re-hashed, and it is saved once.
+	 */
+	int r = sb_statcache_load(dir_fd, "index", &cache, &err);
+	if (r < 0)
+		goto out;
 
 	/* The state we are about to change, kept so the restore can be undone. */
 	sb_progress p;
 	sb_progress_init(&p, cli, "saving current state");
 	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
-	co.flags = dry ? SB_CAPTURE_DRY | SB_CAPTURE_SAVE_CACHE : 0;
+	co.flags = dry ? SB_CAPTURE_DRY : 0;
 	co.reason = "pre-restore";
 	co.excludes = (const char *const *)target.exclusions;
+	co.cache = cache;
 	co.progress = sb_progress_scan;
 	co.warn = sb_progress_warn;
 	co.userdata = &p;
 	sb_capture_result pre;
-	int r = sb_capture(w, &co, &pre, &err);
+	r = sb_capture(w, &co, &pre, &err);
 	sb_progress_done(&p);
 	if (r < 0)
 		goto out;
+	t1 = now_ms();
+	save_cache = true;
+	sb_cli_scan_info(cli, &pre.scan);
 
 	if (dry) {
 		sb_diff_opts d = {.flags = SB_DIFF_MTIME};
@@ -96,19 +136,44 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	if (sb_capture_exclusions(w, target.exclusions, NULL, NULL, &protect, &err) < 0)
 		goto out;
 	sb_restore_stats rs;
-	if (sb_restore_tree(store, sb_workspace_root_fd(w), &pre.root, &target.root, protect, &rs,
-			    &err) < 0) {
+	sb_restore_opts ro = {.protect = protect};
+	if (sb_restore_run(store, root_fd, &pre.root, &target.root, &ro, &touched, &rs, &err) < 0) {
 		sb_error_prefix(&err,
 				"restore of snapshot %" PRId64 " stopped part-way; run it "
 				"again to finish (the previous state is snapshot %" PRId64 ")",
 				id, pre.id);
 		goto out;
 	}
+	t2 = now_ms();
+	test_pause();
 
-	/* Trust, but verify: the workspace must now hash to the snapshot's root. */
+	/*
+	 * Trust, but verify: re-read what the restore changed and compose the
+	 * root from it (restore.h says exactly what that covers), with the
+	 * exclusions a scan would use now that .snapboxignore is N's again.
+	 */
 	sb_id now;
-	if (sb_cli_scan_current(cli, w, target.exclusions, &now, NULL, &err) < 0)
+	sb_restore_check_stats cs;
+	r = sb_capture_exclusions(w, target.exclusions, NULL, NULL, &now_ignore, &err);
+	if (r >= 0)
+		r = sb_restore_check(store, root_fd, &target.root, touched, now_ignore, cache, &now,
+				     &cs, &err);
+	if (r == -ESTALE) {
+		char why[SB_ERROR_MAX];
+		snprintf(why, sizeof(why), "%s", err.msg);
+		sb_error_set(&err, ESTALE,
+			     "after restore of snapshot %" PRId64 ", %s: something changed it "
+			     "meanwhile; run 'snapbox restore %" PRId64 "' again",
+			     id, why, id);
 		goto out;
+	}
+	if (r < 0)
+		goto out;
+	sb_cli_info(cli,
+		    "restore: saved the current state in %" PRId64 " ms, wrote in %" PRId64
+		    " ms, checked in %" PRId64 " ms (%" PRIu64 " directories listed, %" PRIu64
+		    " entries, %" PRIu64 " files re-hashed)",
+		    t1 - t0, t2 - t1, now_ms() - t2, cs.dirs_listed, cs.entries, cs.files_hashed);
 	if (!sb_id_eq(&now, &target.root)) {
 		char nhex[SB_HEX_LEN + 1];
 		sb_error_set(
@@ -134,6 +199,11 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		cJSON_AddNumberToObject(st, "attrs", (double)rs.attrs);
 		cJSON_AddNumberToObject(st, "renamed", (double)rs.renamed);
 		cJSON_AddNumberToObject(st, "trees_compared", (double)rs.trees_compared);
+		cJSON *ck = cJSON_AddObjectToObject(j, "check");
+		cJSON_AddNumberToObject(ck, "dirs_listed", (double)cs.dirs_listed);
+		cJSON_AddNumberToObject(ck, "entries", (double)cs.entries);
+		cJSON_AddNumberToObject(ck, "files_hashed", (double)cs.files_hashed);
+		cJSON_AddNumberToObject(ck, "trees_encoded", (double)cs.trees_encoded);
 		sb_cli_json_out(j);
 	} else if (!cli->quiet) {
 		printf("restored snapshot %" PRId64 " (root %s): %" PRIu64 " written, %" PRIu64
@@ -142,6 +212,11 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	}
 	status = SB_EXIT_OK;
 out:
+	if (save_cache) {
+		/* A stale cache only costs re-hashing; never fail the restore for it. */
+		sb_error e2 = SB_ERROR_INIT;
+		(void)sb_statcache_save(cache, dir_fd, "index", &e2);
+	}
 	if (status != SB_EXIT_OK)
 		sb_cli_fail(cli, &err);
 	sb_diff_list_release(&ch);

@@ -55,20 +55,25 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 	sb_store *store = sb_workspace_store(w);
 	sb_capture_result res = {.id = -1, .parent = -1};
 	_cleanup_(sb_ignore_freep) sb_ignore *ign = NULL;
-	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
+	_cleanup_(sb_statcache_freep) sb_statcache *own = NULL;
+	sb_statcache *cache = opts->cache;
 	int r = sb_capture_exclusions(w, (char *const *)opts->excludes, opts->warn, opts->userdata,
 				      &ign, err);
 	if (r < 0)
 		return r;
 
-	if (!(opts->flags & SB_CAPTURE_NO_CACHE)) {
-		r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &cache, err);
+	if (cache) {
+		/* the caller's */
+	} else if (!(opts->flags & SB_CAPTURE_NO_CACHE)) {
+		r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &own, err);
 		if (r < 0)
 			return r;
+		cache = own;
 	} else {
-		r = sb_statcache_new(&cache);
+		r = sb_statcache_new(&own);
 		if (r < 0)
 			return r;
+		cache = own;
 	}
 
 	sb_scan_opts so = {
@@ -89,7 +94,8 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 	if (r == -ENOENT)
 		res.parent = -1;
 
-	bool save_cache = !(opts->flags & SB_CAPTURE_DRY) || (opts->flags & SB_CAPTURE_SAVE_CACHE);
+	bool save_cache =
+	    own && (!(opts->flags & SB_CAPTURE_DRY) || (opts->flags & SB_CAPTURE_SAVE_CACHE));
 	r = sb_store_flush(store, err);
 	if (r < 0)
 		return r;

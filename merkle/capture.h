@@ -15,7 +15,7 @@
  *   5. otherwise flush the store, count changes against the parent, and
  *      write the manifest (snapshot.h) — in that order, so a manifest never
  *      names a missing object
- *   6. make it the head; save the stat cache
+ *   6. make it the head; save the stat cache (unless it is the caller's)
  *
  * The caller holds the workspace lock (for SB_CAPTURE_DRY it may not; the
  * stat cache is then not saved).
@@ -43,6 +43,13 @@ typedef struct sb_capture_opts {
 	int exit_status;      /* -1: none */
 	const char *isolation;
 	const char *const *excludes; /* NULL-terminated extra patterns, may be NULL */
+	/*
+	 * The caller's stat cache (sb_statcache_load'ed from the workspace's
+	 * "index"), or NULL: capture loads and saves its own. A caller's cache
+	 * is used for the scan and not saved: the caller saves it, after adding
+	 * records of its own (restore: the files it wrote).
+	 */
+	sb_statcache *cache;
 	sb_scan_warn_fn warn;
 	sb_scan_progress_fn progress;
 	void *userdata;

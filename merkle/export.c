@@ -50,18 +50,40 @@ static void tmp_name(char *buf, size_t size)
 	snprintf(buf, size, ".sb-tmp-%ld-%u", (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
 }
 
+/*
+ * Swaps the finished temp with what holds the name, then removes that under
+ * the temp name. The name holds a whole entry, old or new, at every moment,
+ * as with a rename over it; but ext4 starts writing the new file's data out
+ * on a rename that replaces a file (auto_da_alloc), inside the rename, which
+ * made that rename the dearest step of a restore and kept writers in one
+ * directory from overlapping. A directory found there is swapped back:
+ * replacing one is not ours to do (-EISDIR, as rename says).
+ */
+static int exchange(int dir_fd, const char *tmp, const sb_tree_entry *e)
+{
+	if (renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_EXCHANGE) < 0)
+		return -errno;
+	if (unlinkat(dir_fd, tmp, 0) == 0 || errno == ENOENT)
+		return 0;
+	int r = -errno;
+	if (r == -EISDIR)
+		(void)renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_EXCHANGE);
+	return r;
+}
+
 /* Moves the finished temp into place; removes it on failure. */
 static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, sb_export_flags flags)
 {
 	int r;
-	if (flags & SB_EXPORT_REPLACE)
-		r = renameat(dir_fd, tmp, dir_fd, e->name);
-	else
-		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE);
-	if (r < 0) {
-		r = -errno;
-		(void)unlinkat(dir_fd, tmp, 0);
+	if (flags & SB_EXPORT_REPLACE) {
+		r = exchange(dir_fd, tmp, e);
+		if (r == -ENOENT || r == -EINVAL || r == -ENOSYS) /* nothing there; no support */
+			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
+	} else {
+		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE) < 0 ? -errno : 0;
 	}
+	if (r < 0)
+		(void)unlinkat(dir_fd, tmp, 0);
 	return r;
 }
 

@@ -29,9 +29,13 @@
  *     materialises one entry under dir_fd as e->name. A file, symlink or fifo
  *     is created under a temporary name (".sb-tmp-<pid>-<n>" in the same
  *     directory), completed (content, mode, mtime) and renamed into place, so
- *     a name never holds a half-written file. With SB_EXPORT_REPLACE the
- *     rename replaces whatever non-directory holds the name; without it, an
- *     existing name is -EEXIST. A directory is created (or, with
+ *     a name never holds a half-written file. With SB_EXPORT_REPLACE it
+ *     replaces whatever non-directory holds the name: swapped with it
+ *     (RENAME_EXCHANGE, a plain rename where that is not supported), the old
+ *     entry then unlinked under the temporary name — a directory there is
+ *     -EISDIR and stays. Without it, an existing name is -EEXIST. Nothing is
+ *     fsync'ed: after a power failure a file just written may be empty or
+ *     partly written (a restore run again rewrites it). A directory is created (or, with
  *     SB_EXPORT_REPLACE, an existing one reused) with mode 0700 and
  *     returned open in *ret_dir_fd; fill it, then call sb_export_dir_finish.
  *   sb_export_dir_finish(fd, e, path, err)

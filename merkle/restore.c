@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The restore walk: current and target trees side by side, on the calling
+ * thread. Writes of files, symlinks and fifos go to the writers
+ * (restore-write.c); everything the walk touches is marked for the check
+ * (restore-check.c).
+ */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "export.h"
 #include "fileio.h"
+#include "restore-internal.h"
 #include "restore.h"
 
 typedef struct restorer {
@@ -16,8 +25,98 @@ typedef struct restorer {
 	sb_restore_stats st;
 	sb_export_stats ex;
 	sb_buf path;
+	sb_restore_touched *touched; /* NULL: not recorded */
+	size_t dir_mark;	     /* index of the current directory's mark in touched */
+	sb_restore__writers *w;
 	sb_error *err;
 } restorer;
+
+/* ---- what was touched ---- */
+
+/* Marks the current path; *ret_idx (may be NULL) is where the mark is. */
+static int mark(restorer *r, unsigned kinds, size_t *ret_idx)
+{
+	sb_restore_touched *t = r->touched;
+	if (!t)
+		return 0;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		sb_restore__mark *v = reallocarray(t->v, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	char *p = malloc(r->path.len + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, r->path.len ? r->path.data : "", r->path.len);
+	p[r->path.len] = 0;
+	if (ret_idx)
+		*ret_idx = t->n;
+	t->v[t->n++] = (sb_restore__mark){.path = p, .len = r->path.len, .kinds = kinds};
+	return 0;
+}
+
+/* An entry of the current directory is about to change. */
+static void changed(restorer *r)
+{
+	if (r->touched && r->dir_mark < r->touched->n)
+		r->touched->v[r->dir_mark].kinds |= SB_RESTORE__CHANGED;
+}
+
+static int mark_cmp(const void *a, const void *b)
+{
+	const sb_restore__mark *x = a, *y = b;
+	int c = memcmp(x->path, y->path, MIN(x->len, y->len));
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+void sb_restore__touched_seal(sb_restore_touched *t)
+{
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(*t->v), mark_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		sb_restore__mark *m = &t->v[i];
+		if (k && mark_cmp(&t->v[k - 1], m) == 0) {
+			sb_restore__mark *keep = &t->v[k - 1];
+			keep->kinds |= m->kinds;
+			if (m->kinds & SB_RESTORE__DIR) {
+				/* the walked one carries the tree */
+				sb_tree_release(&keep->tree);
+				keep->tree = m->tree;
+				sb_tree_init(&m->tree);
+			}
+			sb_tree_release(&m->tree);
+			free(m->path);
+		} else {
+			t->v[k++] = *m;
+		}
+	}
+	t->n = k;
+}
+
+const sb_restore__mark *sb_restore__touched_find(const sb_restore_touched *t, const char *path,
+						 size_t len)
+{
+	sb_restore__mark key = {.path = (char *)path, .len = len};
+	return t && t->n ? bsearch(&key, t->v, t->n, sizeof(*t->v), mark_cmp) : NULL;
+}
+
+void sb_restore_touched_free(sb_restore_touched *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].path);
+		sb_tree_release(&t->v[i].tree);
+	}
+	free(t->v);
+	free(t);
+}
+
+/* ---- the walk ---- */
 
 static int push_name(restorer *r, const char *name, size_t len, size_t *ret_saved)
 {
@@ -42,6 +141,14 @@ static bool protected(restorer *r, bool is_dir)
 	return r->protect && sb_ignore_excluded(r->protect, r->path.data, r->path.len, is_dir);
 }
 
+static int mount_point(restorer *r)
+{
+	return sb_error_set(r->err, EXDEV,
+			    "'%s' is a mount point (another filesystem): snapbox never "
+			    "writes into or removes another filesystem; unmount it first",
+			    where(r));
+}
+
 /*
  * Opens a directory to change it: never through a symlink, never onto another
  * filesystem (a mount point inside the workspace is not ours to fill or
@@ -62,10 +169,7 @@ static int open_dir(restorer *r, int dfd, const char *name, int *ret_fd)
 	}
 	if (st.st_dev != r->dev) {
 		close(fd);
-		return sb_error_set(r->err, EXDEV,
-				    "'%s' is a mount point (another filesystem): snapbox never "
-				    "writes into or removes another filesystem; unmount it first",
-				    where(r));
+		return mount_point(r);
 	}
 	if ((st.st_mode & 0700) != 0700)
 		(void)fchmod(fd, (st.st_mode & 07777) | 0700);
@@ -136,6 +240,7 @@ static int remove_entry(restorer *r, int dfd, const char *name, const sb_tree_en
  */
 static int clear_name(restorer *r, int dfd, const char *name, const sb_tree_entry *known)
 {
+	changed(r);
 	int ret = remove_entry(r, dfd, name, known);
 	if (ret < 0)
 		return ret;
@@ -150,41 +255,49 @@ static int clear_name(restorer *r, int dfd, const char *name, const sb_tree_entr
 	return 0;
 }
 
-static int restore_dir(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt);
-static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt);
+static int restore_dir(restorer *r, sb_restore__dir *d, const sb_id *cur, const sb_id *tgt);
+static int restore_dir_at(restorer *r, sb_restore__dir *d, const sb_id *cur, const sb_id *tgt);
 
 /* Writes e (and for a directory, its whole subtree) where nothing stands now. */
-static int write_entry(restorer *r, int dfd, const sb_tree_entry *e)
+static int write_entry(restorer *r, sb_restore__dir *d, const sb_tree_entry *e)
 {
+	changed(r);
+	if (e->type != SB_FT_DIR) {
+		int ret = mark(r, SB_RESTORE__WRITTEN, NULL);
+		return ret < 0 ? ret : sb_restore__write(r->w, d, e, where(r), r->err);
+	}
+	int ret = mark(r, SB_RESTORE__WHOLE, NULL);
 	int cfd = -1;
-	int ret =
-	    sb_export_entry(r->store, dfd, e, where(r), SB_EXPORT_REPLACE, &cfd, &r->ex, r->err);
+	if (ret >= 0)
+		ret = sb_export_entry(r->store, d->fd, e, where(r), SB_EXPORT_REPLACE, &cfd, &r->ex,
+				      r->err);
 	if (ret < 0)
 		return ret;
 	r->st.written++;
-	if (e->type != SB_FT_DIR)
-		return 0;
 	struct stat st;
 	if (fstat(cfd, &st) == 0 && st.st_dev != r->dev) {
 		close(cfd);
-		return sb_error_set(r->err, EXDEV,
-				    "'%s' is a mount point (another filesystem): snapbox never "
-				    "writes into or removes another filesystem; unmount it first",
-				    where(r));
+		return mount_point(r);
+	}
+	sb_restore__dir *cd = sb_restore__dir_new(cfd, true, e, where(r));
+	if (!cd) {
+		close(cfd);
+		return -ENOMEM;
 	}
 	ret = sb_export_tree(r->store, &e->id, cfd, 0, NULL, r->err);
 	if (ret == -ENOTEMPTY) {
 		/* A directory was already there (a race with the scan): merge into it. */
-		ret = restore_dir(r, cfd, NULL, &e->id);
+		ret = restore_dir(r, cd, NULL, &e->id);
 	}
-	if (ret >= 0)
-		ret = sb_export_dir_finish(cfd, e, where(r), r->err);
-	close(cfd);
-	return ret;
+	return sb_restore__dir_done(r->w, cd, ret, r->err);
 }
 
 static int set_attrs(restorer *r, int dfd, const sb_tree_entry *e)
 {
+	changed(r);
+	int ret = mark(r, SB_RESTORE__ATTRS, NULL);
+	if (ret < 0)
+		return ret;
 	if (e->type != SB_FT_SYMLINK && fchmodat(dfd, e->name, e->mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return sb_error_errno(r->err, errno, "chmod '%s'", where(r));
 	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, sb_timespec_from_ns(e->mtime_ns)};
@@ -195,41 +308,47 @@ static int set_attrs(restorer *r, int dfd, const sb_tree_entry *e)
 }
 
 /* Both sides have a directory here. */
-static int update_dir(restorer *r, int dfd, const sb_tree_entry *c, const sb_tree_entry *t)
+static int update_dir(restorer *r, sb_restore__dir *d, const sb_tree_entry *c,
+		      const sb_tree_entry *t)
 {
 	if (sb_id_eq(&c->id, &t->id) && c->mode == t->mode && c->mtime_ns == t->mtime_ns)
 		return 0;
 	int cfd;
-	int e = open_dir(r, dfd, t->name, &cfd);
+	int e = open_dir(r, d->fd, t->name, &cfd);
 	if (e == -ENOTDIR || e == -ELOOP || e == -ENOENT) {
 		/* Swapped for something else since the scan: replace it. */
-		int ret = clear_name(r, dfd, t->name, NULL);
-		return ret < 0 ? ret : write_entry(r, dfd, t);
+		int ret = clear_name(r, d->fd, t->name, NULL);
+		return ret < 0 ? ret : write_entry(r, d, t);
 	}
 	if (e < 0)
 		return e == -EXDEV ? e : sb_error_errno(r->err, -e, "open '%s'", where(r));
+	sb_restore__dir *cd = sb_restore__dir_new(cfd, true, t, where(r));
+	if (!cd) {
+		close(cfd);
+		return -ENOMEM;
+	}
 	int ret = 0;
 	if (!sb_id_eq(&c->id, &t->id))
-		ret = restore_dir(r, cfd, &c->id, &t->id);
-	if (ret >= 0)
-		ret = sb_export_dir_finish(cfd, t, where(r), r->err);
-	close(cfd);
-	return ret;
+		ret = restore_dir(r, cd, &c->id, &t->id);
+	else
+		ret = mark(r, SB_RESTORE__ATTRS, NULL); /* only its mode and mtime are set */
+	return sb_restore__dir_done(r->w, cd, ret, r->err);
 }
 
-static int update_entry(restorer *r, int dfd, const sb_tree_entry *c, const sb_tree_entry *t)
+static int update_entry(restorer *r, sb_restore__dir *d, const sb_tree_entry *c,
+			const sb_tree_entry *t)
 {
 	bool cd = c->type == SB_FT_DIR, td = t->type == SB_FT_DIR;
 	if (cd && td)
-		return update_dir(r, dfd, c, t);
+		return update_dir(r, d, c, t);
 	if (cd || c->type != t->type) {
-		int ret = clear_name(r, dfd, t->name, c);
-		return ret < 0 ? ret : write_entry(r, dfd, t);
+		int ret = clear_name(r, d->fd, t->name, c);
+		return ret < 0 ? ret : write_entry(r, d, t);
 	}
 	if (!sb_id_eq(&c->id, &t->id) || c->size != t->size)
-		return write_entry(r, dfd, t); /* renamed over the old one */
+		return write_entry(r, d, t); /* renamed over the old one */
 	if (c->mode != t->mode || c->mtime_ns != t->mtime_ns)
-		return set_attrs(r, dfd, t);
+		return set_attrs(r, d->fd, t);
 	return 0;
 }
 
@@ -255,19 +374,24 @@ static sb_tree_entry *rename_source(sb_tree *ct, const sb_tree *tt, const sb_tre
 }
 
 /* cur may be NULL: the directory holds nothing we know of. */
-static int restore_dir(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt)
+static int restore_dir(restorer *r, sb_restore__dir *d, const sb_id *cur, const sb_id *tgt)
 {
 	if (r->depth >= SB_TREE_MAX_DEPTH)
 		return sb_error_set(r->err, ELOOP, "'%.200s...' nests deeper than %d levels",
 				    where(r), SB_TREE_MAX_DEPTH);
 	r->depth++;
-	int ret = restore_dir_at(r, dfd, cur, tgt);
+	size_t parent_mark = r->dir_mark;
+	int ret = mark(r, SB_RESTORE__DIR, &r->dir_mark);
+	if (ret >= 0)
+		ret = restore_dir_at(r, d, cur, tgt);
+	r->dir_mark = parent_mark;
 	r->depth--;
 	return ret;
 }
 
-static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *tgt)
+static int restore_dir_at(restorer *r, sb_restore__dir *d, const sb_id *cur, const sb_id *tgt)
 {
+	int dfd = d->fd;
 	sb_tree ct = SB_TREE_INIT, tt = SB_TREE_INIT;
 	int ret = cur ? sb_tree_load(r->store, cur, &ct, r->err) : 0;
 	if (ret >= 0)
@@ -285,6 +409,7 @@ static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *t
 			continue;
 		ret = push_name(r, t->name, t->name_len, &saved);
 		if (ret >= 0 && !protected(r, true)) {
+			changed(r);
 			if (renameat(dfd, c->name, dfd, t->name) == 0) {
 				r->st.renamed++;
 				/* Now present under the new name: adjust cur. */
@@ -309,8 +434,13 @@ static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *t
 			break;
 		bool is_dir = e->type == SB_FT_DIR;
 		if (protected(r, is_dir)) {
-			/* excluded: never touched */
+			/* excluded: never touched; but the check must see it as it is */
+			if (c >= 0) {
+				changed(r);
+				ret = mark(r, SB_RESTORE__SKIPPED, NULL);
+			}
 		} else if (c < 0) {
+			changed(r);
 			ret = remove_entry(r, dfd, ct.v[i].name, &ct.v[i]);
 		} else if (c > 0) {
 			/*
@@ -323,9 +453,9 @@ static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *t
 			    S_ISDIR(st.st_mode) != (tt.v[j].type == SB_FT_DIR))
 				ret = clear_name(r, dfd, tt.v[j].name, NULL);
 			if (ret >= 0)
-				ret = write_entry(r, dfd, &tt.v[j]);
+				ret = write_entry(r, d, &tt.v[j]);
 		} else {
-			ret = update_entry(r, dfd, &ct.v[i], &tt.v[j]);
+			ret = update_entry(r, d, &ct.v[i], &tt.v[j]);
 		}
 		pop(r, saved);
 		if (c <= 0)
@@ -333,22 +463,64 @@ static int restore_dir_at(restorer *r, int dfd, const sb_id *cur, const sb_id *t
 		if (c >= 0)
 			j++;
 	}
+	if (r->touched && r->dir_mark < r->touched->n) {
+		/* The check reads this directory against the same tree: keep it. */
+		sb_restore__mark *m = &r->touched->v[r->dir_mark];
+		sb_tree_release(&m->tree);
+		m->tree = tt;
+		sb_tree_init(&tt);
+	}
 	sb_tree_release(&ct);
 	sb_tree_release(&tt);
+	return ret;
+}
+
+int sb_restore_run(sb_store *s, int root_fd, const sb_id *cur, const sb_id *target,
+		   const sb_restore_opts *opts, sb_restore_touched **ret_touched,
+		   sb_restore_stats *ret_stats, sb_error *err)
+{
+	static const sb_restore_opts none;
+	if (!opts)
+		opts = &none;
+	restorer r = {.store = s, .protect = opts->protect, .dir_mark = SIZE_MAX, .err = err};
+	struct stat st;
+	if (fstat(root_fd, &st) < 0)
+		return sb_error_errno(err, errno, "stat the workspace");
+	r.dev = st.st_dev;
+	if (ret_touched) {
+		r.touched = calloc(1, sizeof(*r.touched));
+		if (!r.touched)
+			return -ENOMEM;
+	}
+	int ret = sb_restore__writers_new(s, opts->threads, &r.w, err);
+	if (ret >= 0 && !sb_id_eq(cur, target)) {
+		sb_restore__dir *root = sb_restore__dir_new(root_fd, false, NULL, ".");
+		if (!root)
+			ret = -ENOMEM;
+		else
+			ret = sb_restore__dir_done(r.w, root, restore_dir(&r, root, cur, target),
+						   err);
+	}
+	if (r.w) {
+		uint64_t written = 0;
+		ret = sb_restore__writers_free(r.w, ret, &written, err);
+		r.st.written += written;
+	}
+	sb_buf_release(&r.path);
+	if (r.touched && ret >= 0) {
+		sb_restore__touched_seal(r.touched);
+		*ret_touched = r.touched;
+	} else {
+		sb_restore_touched_free(r.touched);
+	}
+	if (ret_stats)
+		*ret_stats = r.st;
 	return ret;
 }
 
 int sb_restore_tree(sb_store *s, int root_fd, const sb_id *cur, const sb_id *target,
 		    const sb_ignore *protect, sb_restore_stats *ret_stats, sb_error *err)
 {
-	restorer r = {.store = s, .protect = protect, .err = err};
-	struct stat st;
-	if (fstat(root_fd, &st) < 0)
-		return sb_error_errno(err, errno, "stat the workspace");
-	r.dev = st.st_dev;
-	int ret = sb_id_eq(cur, target) ? 0 : restore_dir(&r, root_fd, cur, target);
-	sb_buf_release(&r.path);
-	if (ret_stats)
-		*ret_stats = r.st;
-	return ret;
+	sb_restore_opts o = {.protect = protect};
+	return sb_restore_run(s, root_fd, cur, target, &o, NULL, ret_stats, err);
 }

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restore and its check. The check is exercised honestly: the library runs
+ * the writes (sb_restore_run) and the check (sb_restore_check) as two calls,
+ * so a test changes the workspace between them the way a concurrent writer
+ * would, and the check must see it — or, outside what it covers, must not
+ * claim to (a full scan is the judge).
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "sb-test.h"
+#include "sb-test-store.h"
+#include "restore.h"
+#include "scan.h"
+#include "statcache.h"
+#include "store.h"
+
+static void scan(sb_store *s, const char *dir, sb_id *ret)
+{
+	sb_error err = SB_ERROR_INIT;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	sb_scan_opts o = {0};
+	sb_scan_stats st;
+	if (sb_scan_run(s, fd, &o, ret, &st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "scan %s: %s", dir, err.msg);
+	close(fd);
+}
+
+/*
+ * A workspace ws at state A (scanned into *a), then changed to state B
+ * (scanned into *b): edits, a removal, additions, a type change, a mode
+ * change, a new directory, a removed directory, and a deep change.
+ */
+static void two_states(sb_store *s, sb_id *a, sb_id *b)
+{
+	ASSERT_EQ(
+	    sb_test_sh("mkdir -p ws/src/lib ws/docs ws/old/x ws/deep/a/b/c ws/quiet && "
+		       "for i in 1 2 3 4 5; do echo $i > ws/src/f$i; echo q$i > ws/quiet/q$i; "
+		       "done && echo lib > ws/src/lib/l && echo d > ws/docs/readme && "
+		       "echo o > ws/old/x/o && echo deep > ws/deep/a/b/c/file && "
+		       "ln -s f1 ws/src/link && mkfifo ws/src/pipe && chmod 600 ws/src/f2 && "
+		       "touch -d 2020-01-01 ws/src/f3 ws/deep/a/b/c/file"),
+	    0);
+	scan(s, "ws", a);
+	ASSERT_EQ(sb_test_sh("cd ws && echo changed >> src/f1 && rm src/f4 && echo new > src/f6 && "
+			     "rm src/link && echo notalink > src/link && chmod 640 src/f2 && "
+			     "mkdir -p newdir/in && echo n > newdir/in/n && rm -r old && "
+			     "echo deeper >> deep/a/b/c/file && touch -d 2021-01-01 src/f5 quiet"),
+		  0);
+	scan(s, "ws", b);
+}
+
+typedef struct restored {
+	sb_restore_touched *touched;
+	sb_restore_stats st;
+	int root_fd;
+} restored;
+
+/* Writes: the workspace goes from cur to target. */
+static void run(sb_store *s, const sb_id *cur, const sb_id *target, int threads, restored *ret)
+{
+	sb_error err = SB_ERROR_INIT;
+	ret->root_fd = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(ret->root_fd);
+	sb_restore_opts o = {.threads = threads};
+	if (sb_restore_run(s, ret->root_fd, cur, target, &o, &ret->touched, &ret->st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "restore: %s", err.msg);
+}
+
+static int check(sb_store *s, restored *rs, const sb_id *target, sb_id *ret_root,
+		 sb_restore_check_stats *ret_cs, sb_error *err)
+{
+	sb_restore_check_stats cs;
+	int r =
+	    sb_restore_check(s, rs->root_fd, target, rs->touched, NULL, NULL, ret_root, &cs, err);
+	if (ret_cs)
+		*ret_cs = cs;
+	return r;
+}
+
+static void done(restored *rs)
+{
+	sb_restore_touched_free(rs->touched);
+	close(rs->root_fd);
+}
+
+/* restore B -> A, with the check's root compared to a full scan's. */
+TEST(check_agrees_with_a_full_scan)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	sb_id a, b, root, scanned;
+	two_states(s, &a, &b);
+	for (int threads = 1; threads <= 4; threads += 3) {
+		restored rs;
+		run(s, &b, &a, threads, &rs);
+		ASSERT_TRUE(rs.st.written > 0 && rs.st.removed > 0 && rs.st.attrs > 0);
+		ASSERT_OK(check(s, &rs, &a, &root, NULL, &err));
+		ASSERT_TRUE(sb_id_eq(&root, &a));
+		scan(s, "ws", &scanned);
+		ASSERT_TRUE(sb_id_eq(&scanned, &a));
+		done(&rs);
+		/* and forward again, A -> B */
+		run(s, &a, &b, threads, &rs);
+		ASSERT_OK(check(s, &rs, &b, &root, NULL, &err));
+		ASSERT_TRUE(sb_id_eq(&root, &b));
+		scan(s, "ws", &scanned);
+		ASSERT_TRUE(sb_id_eq(&scanned, &b));
+		done(&rs);
+		run(s, &b, &a, threads, &rs);
+		done(&rs);
+	}
+	sb_store_free(s);
+}
+
+/*
+ * Each tamper runs between the writes and the check, on a path the restore
+ * touched (or in a directory it changed); the check must fail naming it.
+ */
+static void tampered(const char *cmd, const char *names, const char *how)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	sb_id a, b, root;
+	two_states(s, &a, &b);
+	restored rs;
+	run(s, &b, &a, 0, &rs);
+	ASSERT_EQ(sb_test_sh("cd ws && %s", cmd), 0);
+	ASSERT_ERR(check(s, &rs, &a, &root, NULL, &err), -ESTALE);
+	if (!strstr(err.msg, names) || !strstr(err.msg, how))
+		sb_test_fail(__FILE__, __LINE__, "after '%s': \"%s\" does not name %s (%s)", cmd,
+			     err.msg, names, how);
+	done(&rs);
+	sb_store_free(s);
+}
+
+TEST(check_catches_content_changed_with_size_and_mtime_kept)
+{
+	/* f1 was rewritten by the restore ("1"); same size, mtime put back */
+	tampered("m=$(stat -c %y src/f1) && echo 9 > src/f1 && touch -d \"$m\" src/f1", "src/f1",
+		 "other content");
+}
+
+TEST(check_catches_a_removal_undone)
+{
+	/* newdir was removed by the restore */
+	tampered("mkdir newdir", "newdir", "does not have");
+}
+
+TEST(check_catches_a_write_gone)
+{
+	tampered("rm src/f4", "src/f4", "missing");
+}
+
+TEST(check_catches_a_mode_changed)
+{
+	tampered("chmod 604 src/f2", "src/f2", "mode 0604");
+}
+
+TEST(check_catches_a_type_changed)
+{
+	tampered("rm src/link && echo x > src/link", "src/link", "is a file, not a symlink");
+}
+
+TEST(check_catches_a_new_entry_in_a_changed_directory)
+{
+	tampered("echo stray > src/stray", "src/stray", "does not have");
+}
+
+TEST(check_catches_a_directory_mtime_set_alone)
+{
+	/* quiet/ only had its mtime changed in B: the restore set it back */
+	tampered("touch -d 2002-02-02 quiet", "quiet", "mtime");
+}
+
+TEST(check_catches_a_directory_mtime_on_the_way)
+{
+	/* deep/a/b was walked through on the way to deep/a/b/c/file */
+	tampered("touch -d 2001-01-01 deep/a/b", "deep/a/b", "mtime");
+}
+
+TEST(check_catches_a_change_inside_a_directory_written_whole)
+{
+	/* old/ was removed after A: restore B -> A writes it whole */
+	tampered("echo x >> old/x/o", "old/x/o", "");
+}
+
+/*
+ * Outside what the check covers: a file in a directory the restore did not
+ * change. The check does not see it (and says nothing about it); a scan does.
+ * This pins down the documented scope, so that it is never claimed wider.
+ */
+TEST(check_scope_ends_at_untouched_directories)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	sb_id a, b, root, scanned;
+	two_states(s, &a, &b);
+	restored rs;
+	run(s, &b, &a, 0, &rs);
+	ASSERT_EQ(sb_test_sh("echo changed > ws/quiet/q1"), 0);
+	ASSERT_OK(check(s, &rs, &a, &root, NULL, &err));
+	ASSERT_TRUE(sb_id_eq(&root, &a));
+	scan(s, "ws", &scanned);
+	ASSERT_FALSE(sb_id_eq(&scanned, &a));
+	done(&rs);
+	sb_store_free(s);
+}
+
+/* One file changed deep in a wide tree: the check lists one directory. */
+TEST(check_work_follows_the_changes)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_EQ(sb_test_sh("for d in $(seq 1 30); do mkdir -p ws/d$d/e; for f in $(seq 1 20); do "
+			     "echo $d$f > ws/d$d/e/f$f; done; done"),
+		  0);
+	sb_id a, b, root;
+	scan(s, "ws", &a);
+	ASSERT_EQ(sb_test_sh("echo more >> ws/d7/e/f3"), 0);
+	scan(s, "ws", &b);
+	restored rs;
+	run(s, &b, &a, 0, &rs);
+	sb_restore_check_stats cs;
+	ASSERT_OK(check(s, &rs, &a, &root, &cs, &err));
+	ASSERT_TRUE(sb_id_eq(&root, &a));
+	ASSERT_EQ(cs.dirs_listed, 1);	/* d7/e, where the file was written */
+	ASSERT_EQ(cs.files_hashed, 1);	/* d7/e/f3 */
+	ASSERT_EQ(cs.trees_encoded, 3); /* d7/e, d7, the root */
+	ASSERT_TRUE(cs.entries <= 3);
+	done(&rs);
+	sb_store_free(s);
+}
+
+/* The check records what it re-hashed in the stat cache it is given. */
+TEST(check_records_written_files_in_the_stat_cache)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	sb_id a, b, root;
+	two_states(s, &a, &b);
+	restored rs;
+	run(s, &b, &a, 0, &rs);
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	ASSERT_OK(sb_restore_check(s, rs.root_fd, &a, rs.touched, NULL, c, &root, NULL, &err));
+	/* a stamp past every file here: what was recorded is trusted on load */
+	sb_statcache_set_stamp(c, INT64_MAX / 2);
+	ASSERT_EQ(sb_test_sh("mkdir area"), 0);
+	int area = open("area", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(sb_statcache_save(c, area, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_statcache_load(area, "index", &c, &err), SB_STATCACHE_LOADED);
+	/*
+	 * written: src/f1, src/f4, deep/a/b/c/file, old/x/o; re-hashed after
+	 * their chmod and touch: src/f2, src/f5
+	 */
+	ASSERT_EQ(sb_statcache_count(c), 6);
+	struct stat st;
+	ASSERT_OK(fstatat(rs.root_fd, "src/f4", &st, AT_SYMLINK_NOFOLLOW));
+	sb_statcache_key key;
+	sb_statcache_key_from_stat(&st, &key);
+	sb_id id, want;
+	ASSERT_TRUE(sb_statcache_lookup(c, "src/f4", 6, &key, &id));
+	int f4 = openat(rs.root_fd, "src/f4", O_RDONLY | O_CLOEXEC);
+	uint64_t size;
+	ASSERT_OK(sb_content_hash_fd(f4, &want, &size, &err));
+	ASSERT_TRUE(sb_id_eq(&id, &want));
+	close(f4);
+	sb_statcache_free(c);
+	close(area);
+	done(&rs);
+	sb_store_free(s);
+}
+
+/*
+ * A read-only directory with a fixed mtime, many files rewritten in it by
+ * several writers: its mode and mtime are set only after the last write.
+ */
+TEST(writers_finish_directories_last)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_EQ(
+	    sb_test_sh("mkdir -p ws/ro && for f in $(seq 1 300); do echo $f > ws/ro/f$f; done "
+		       "&& touch -d 2019-05-05 ws/ro && chmod 555 ws/ro"),
+	    0);
+	sb_id a, b, root;
+	scan(s, "ws", &a);
+	char *want = sb_test_sh_out("stat -c '%%a %%Y' ws/ro");
+	ASSERT_EQ(sb_test_sh("chmod 755 ws/ro && for f in $(seq 1 300); do echo x$f > ws/ro/f$f; "
+			     "done && rm ws/ro/f7 && echo new > ws/ro/g"),
+		  0);
+	scan(s, "ws", &b);
+	restored rs;
+	run(s, &b, &a, 8, &rs);
+	ASSERT_EQ(rs.st.written, 300);
+	ASSERT_OK(check(s, &rs, &a, &root, NULL, &err));
+	char *got = sb_test_sh_out("stat -c '%%a %%Y' ws/ro");
+	ASSERT_STREQ(got, want);
+	ASSERT_EQ(sb_test_sh("test -z \"$(find ws -name '.sb-tmp-*')\""), 0);
+	free(want);
+	free(got);
+	done(&rs);
+	sb_store_free(s);
+}
+
+/* A writer's failure stops the restore and names the path. */
+TEST(writer_failure_is_reported)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_EQ(sb_test_sh("mkdir -p ws/d && for f in $(seq 1 50); do echo $f > ws/d/f$f; done"),
+		  0);
+	sb_id a, b, d_id, target;
+	scan(s, "ws", &a);
+	ASSERT_EQ(sb_test_sh("for f in $(seq 1 50); do echo y$f > ws/d/f$f; done"), 0);
+	scan(s, "ws", &b);
+	/* the target names content for d/f20 that the store does not have */
+	sb_tree root = SB_TREE_INIT, d = SB_TREE_INIT;
+	ASSERT_OK(sb_tree_load(s, &a, &root, &err));
+	ASSERT_OK(sb_tree_load(s, &root.v[0].id, &d, &err));
+	sb_tree_entry *f20 = (sb_tree_entry *)sb_tree_find(&d, "f20", 3);
+	ASSERT_TRUE(f20 != NULL);
+	memset(f20->id.b, 0x11, SB_ID_LEN);
+	ASSERT_OK(sb_tree_save(s, &d, &d_id, &err));
+	root.v[0].id = d_id;
+	ASSERT_OK(sb_tree_save(s, &root, &target, &err));
+	sb_tree_release(&root);
+	sb_tree_release(&d);
+	int fd = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sb_restore_opts o = {.threads = 4};
+	sb_restore_touched *t = NULL;
+	ASSERT_ERR(sb_restore_run(s, fd, &b, &target, &o, &t, NULL, &err), -ENOENT);
+	if (!strstr(err.msg, "d/f20"))
+		sb_test_fail(__FILE__, __LINE__, "\"%s\" does not name d/f20", err.msg);
+	sb_restore_touched_free(t);
+	close(fd);
+	sb_store_free(s);
+}
