@@ -145,6 +145,8 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	t2 = now_ms();
+	/* The check records what restore wrote: stamped after the writes, the next scan trusts it. */
+	sb_statcache_restamp(cache);
 	test_pause();
 
 	/*

@@ -211,6 +211,34 @@ static bool racy(int64_t t, int64_t stamp)
 	return t >= stamp;
 }
 
+void sb_statcache_restamp(sb_statcache *c)
+{
+	gen *g = &c->next;
+	size_t k = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		const char *rec = g->data + g->off[i];
+		if (racy((int64_t)sb_le64(rec + 32), g->stamp) ||
+		    racy((int64_t)sb_le64(rec + 40), g->stamp))
+			continue;
+		g->off[k++] = g->off[i];
+	}
+	g->n = k;
+	/*
+	 * Files written in the current tick of the coarse clock (the one file
+	 * timestamps come from) would still be racy: wait for the next tick,
+	 * a few ms at most.
+	 */
+	struct timespec t0, ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &t0);
+	do {
+		struct timespec nap = {0, 500000};
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	} while (ts.tv_sec == t0.tv_sec && ts.tv_nsec == t0.tv_nsec);
+	g->stamp = (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+	c->dirty = true;
+}
+
 /* The loaded record for path, or NULL. */
 static const char *find_cur(const sb_statcache *c, const char *path, size_t len)
 {

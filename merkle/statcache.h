@@ -92,6 +92,16 @@ void sb_statcache_begin(sb_statcache *c);
 /* Overrides the stamp begin took (tests). */
 void sb_statcache_set_stamp(sb_statcache *c, int64_t stamp_ns);
 
+/*
+ * Moves the next generation's stamp to now, for a caller that changed files
+ * itself after begin (restore) and records them afterwards: they are then
+ * trusted by the next scan instead of hashed again. Records taken so far that
+ * were racily clean under the old stamp are dropped first — their stat may
+ * predate a change within the same clock tick, which the new stamp would no
+ * longer catch. Not concurrent with record.
+ */
+void sb_statcache_restamp(sb_statcache *c);
+
 /* True with *ret_id when path is cached with exactly key and is not racily clean. */
 bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
 			 const sb_statcache_key *key, sb_id *ret_id);

@@ -711,7 +711,10 @@ out:
 void sb_store_get_stats(sb_store *s, sb_store_stats *ret)
 {
 	pthread_mutex_lock(&s->lock);
-	*ret = s->stats;
+	/* Field by field: objects_read is bumped outside the lock, atomically. */
+	ret->objects_written = s->stats.objects_written;
+	ret->objects_deduped = s->stats.objects_deduped;
+	ret->bytes_written = s->stats.bytes_written;
 	pthread_mutex_unlock(&s->lock);
 	ret->objects_read = __atomic_load_n(&s->stats.objects_read, __ATOMIC_RELAXED);
 }

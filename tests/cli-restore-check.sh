@@ -85,6 +85,13 @@ mutate
 expect_status 0 "restore 0 --json" sb -C "$ws" --json restore 0
 check "the check listed the two changed directories" test "$(jq_ 'd["check"]["dirs_listed"]' <"$T/.out")" = 2
 check "and re-hashed the four written files" test "$(jq_ 'd["check"]["files_hashed"]' <"$T/.out")" = 4
+expect_status 0 "status --json after the restore" sb -C "$ws" --json status
+check "the stat cache trusts what restore wrote: nothing is hashed again" \
+	test "$(jq_ 'd["scan"]["files_hashed"]' <"$T/.out")" = 0
+echo "edit" >>"$ws/src/f1"
+expect_status 0 "status after an edit of a restored file" sb -C "$ws" status
+check "the edit shows" last_out_has "src/f1"
+expect_status 0 "restore 0 puts it back" sb -C "$ws" restore 0
 mutate
 expect_status 0 "restore 0 -v" sb -C "$ws" -v restore 0
 check "-v says how long each step took" last_err_has "checked in"

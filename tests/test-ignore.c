@@ -393,6 +393,39 @@ TEST(statcache_racily_clean_entries_are_not_trusted)
 	sb_statcache_free(c);
 }
 
+/* restamp: records racy under the old stamp are dropped; later ones get the new stamp. */
+TEST(statcache_restamp)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	const int64_t t = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, t - 10000000000LL); /* ten seconds ago */
+	sb_statcache_key old = key_of(1), racy = key_of(2), after = key_of(3);
+	old.mtime_ns = old.ctime_ns = t - 20000000000LL;
+	racy.mtime_ns = racy.ctime_ns = t - 5000000000LL; /* after the old stamp */
+	after.mtime_ns = after.ctime_ns = t - 1000000000LL;
+	sb_id id;
+	id_of(1, &id);
+	ASSERT_OK(sb_statcache_record(c, "old", 3, &old, &id));
+	ASSERT_OK(sb_statcache_record(c, "racy", 4, &racy, &id));
+	sb_statcache_restamp(c);
+	ASSERT_OK(sb_statcache_record(c, "after", 5, &after, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), 2);
+	sb_id got;
+	ASSERT_TRUE(sb_statcache_lookup(c, "old", 3, &old, &got));
+	ASSERT_FALSE(sb_statcache_lookup(c, "racy", 4, &racy, &got));
+	ASSERT_TRUE(sb_statcache_lookup(c, "after", 5, &after, &got));
+	sb_statcache_free(c);
+}
+
 TEST(statcache_corruption_means_empty)
 {
 	sb_error err = SB_ERROR_INIT;
