@@ -7,7 +7,8 @@
  *   lock -> refuse a pending session -> baseline snapshot -> session.json
  *   (running) -> isolation layers -> sandbox with the workspace overlaid ->
  *   wait -> kill what is left -> read the upper -> stage it as a tree ->
- *   session.json (staged) -> summary -> (--apply: land it)
+ *   session.json (staged) -> layers into the trash, a background cleaner
+ *   deletes them -> summary -> (--apply: land it)
  *
  * Returns the process exit status: the command's own, 128+N on signal N,
  * 124 on timeout, 125 when snapbox failed before the command ran, 126/127

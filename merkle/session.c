@@ -8,6 +8,7 @@
 #include "fileio.h"
 #include "json.h"
 #include "session.h"
+#include "trash.h"
 
 #define SESSION_MAX (1u << 20)
 
@@ -132,9 +133,21 @@ int sb_session_write(sb_workspace *w, const sb_session *s, sb_error *err)
 			       SB_WRITE_SYNC | SB_WRITE_LOCKED, err);
 }
 
+/*
+ * A cleaner that cannot be started is no failure of the caller's: the trash
+ * waits for the next command that drops something.
+ */
+static void clean_trash(sb_workspace *w)
+{
+	sb_error e = SB_ERROR_INIT;
+	(void)sb_trash_clean(sb_workspace_dir_fd(w), &e);
+}
+
 int sb_session_remove(sb_workspace *w, sb_error *err)
 {
-	return sb_remove_tree_at(sb_workspace_dir_fd(w), "session", err);
+	int r = sb_trash_put(sb_workspace_dir_fd(w), sb_workspace_dir_fd(w), "session", err);
+	clean_trash(w);
+	return r;
 }
 
 int sb_session_layers(sb_workspace *w, char **ret_upper, char **ret_work, sb_error *err)
@@ -164,9 +177,10 @@ int sb_session_drop_layers(sb_workspace *w, sb_error *err)
 		return 0;
 	if (fd < 0)
 		return fd;
-	int r = sb_remove_tree_at(fd, "upper", err);
+	int r = sb_trash_put(sb_workspace_dir_fd(w), fd, "upper", err);
 	if (r >= 0)
-		r = sb_remove_tree_at(fd, "work", err);
+		r = sb_trash_put(sb_workspace_dir_fd(w), fd, "work", err);
+	clean_trash(w);
 	return r;
 }
 

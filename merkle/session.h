@@ -22,6 +22,11 @@
  * pid is gone is stale. Once staged, the changes live in the store as the
  * tree staged_root: upper/ and work/ are removed.
  *
+ * Removing is a rename into the workspace's trash (trash.h), O(1) however
+ * many files the command wrote, and a detached cleaner deletes them later;
+ * each removal also starts a cleaner for whatever an earlier, killed one left.
+ * These calls fork that cleaner: make them while single-threaded.
+ *
  * All calls need the workspace lock but sb_session_read.
  */
 
@@ -58,11 +63,11 @@ void sb_session_release(sb_session *s);
 int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err);
 /* Creates session/ if needed; writes session.json atomically (synced). */
 int sb_session_write(sb_workspace *w, const sb_session *s, sb_error *err);
-/* Removes the whole session directory (layers included). */
+/* Removes the whole session directory (layers included), into the trash. */
 int sb_session_remove(sb_workspace *w, sb_error *err);
 /* Creates (empty) and returns the absolute paths of session/upper and session/work. */
 int sb_session_layers(sb_workspace *w, char **ret_upper, char **ret_work, sb_error *err);
-/* Removes session/upper and session/work, keeping session.json. */
+/* Removes session/upper and session/work into the trash, keeping session.json. */
 int sb_session_drop_layers(sb_workspace *w, sb_error *err);
 /* A running session whose process no longer exists. */
 bool sb_session_is_stale(const sb_session *s);

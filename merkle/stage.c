@@ -1,6 +1,19 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Deletions, directories and fifos become edits on the spot; regular files
+ * and symlinks, whose contents must be read, hashed and compressed, are
+ * staged on all cores (workers.h). Each worker writes only its own items'
+ * edits, so the edit list is the same whatever order the files were read in.
+ *
+ * A worker keeps the last directory it opened (beneath the upper, no symlink
+ * on the way): the change list is sorted, so the files of one directory come
+ * in a run, and each is then one openat(dir, name, O_NOFOLLOW) instead of a
+ * resolution of its whole path.
+ */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "content.h"
@@ -8,16 +21,75 @@
 #include "fileio.h"
 #include "safefs.h"
 #include "stage.h"
+#include "workers.h"
+
+typedef struct parent_dir {
+	const char *path; /* the directory's path: a prefix of a change's path */
+	size_t len;
+	int fd;
+} parent_dir;
+
+typedef struct stager {
+	sb_store *s;
+	int upper_fd;
+	const sb_changes *changes;
+	sb_edit *edits;
+	size_t *todo;	     /* indices of the files and symlinks, for the workers */
+	parent_dir *parents; /* one per worker */
+	atomic_uint_fast64_t files, bytes, stripped;
+} stager;
 
 static int64_t mtime_of(const struct stat *st)
 {
 	return sb_ns_from_timespec(&st->st_mtim);
 }
 
-static int stage_file(sb_store *s, int upper_fd, const sb_change *c, sb_tree_entry *e,
-		      sb_stage_stats *st, sb_error *err)
+/* The directory holding c->path, and in *ret_name the last component. */
+static int open_parent(stager *sg, parent_dir *pd, const sb_change *c, const char **ret_name,
+		       sb_error *err)
 {
-	_cleanup_close_ int fd = sb_open_beneath(upper_fd, c->path, O_RDONLY | O_NONBLOCK, 0, err);
+	const char *slash = memrchr(c->path, '/', c->path_len);
+	size_t len = slash ? (size_t)(slash - c->path) : 0;
+	const char *name = slash ? slash + 1 : c->path;
+	if (pd->fd >= 0 && pd->len == len && memcmp(pd->path, c->path, len) == 0 &&
+	    sb_name_is_valid(name, c->path_len - (size_t)(name - c->path))) {
+		*ret_name = name;
+		return pd->fd;
+	}
+	CLOSE_FD(pd->fd);
+	int fd = sb_open_parent_beneath(sg->upper_fd, c->path, ret_name, err);
+	if (fd < 0)
+		return fd;
+	*pd = (parent_dir){c->path, len, fd};
+	return fd;
+}
+
+/*
+ * Reading a file the command just wrote would update its atime: one inode
+ * write per file, dearer than the read. O_NOATIME needs us to own the file
+ * (or CAP_FOWNER): EPERM means retry without it.
+ */
+static int open_staged(int dir_fd, const char *name, const char *path, sb_error *err)
+{
+	int flags = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(dir_fd, name, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dir_fd, name, flags);
+	if (fd < 0)
+		return errno == ELOOP
+			   ? sb_error_set(err, ELOOP, "staged '%s' is now a symlink, refused", path)
+			   : sb_error_errno(err, errno, "open staged '%s'", path);
+	return fd;
+}
+
+static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_entry *e,
+		      sb_error *err)
+{
+	const char *name;
+	int dfd = open_parent(sg, pd, c, &name, err);
+	if (dfd < 0)
+		return dfd;
+	_cleanup_close_ int fd = open_staged(dfd, name, c->path, err);
 	if (fd < 0)
 		return fd;
 	struct stat sb;
@@ -27,7 +99,7 @@ static int stage_file(sb_store *s, int upper_fd, const sb_change *c, sb_tree_ent
 		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
 				    c->path);
 	uint64_t size;
-	int r = sb_content_store_fd(s, fd, &e->id, &size, err);
+	int r = sb_content_store_fd(sg->s, fd, &e->id, &size, err);
 	if (r < 0)
 		return r;
 	e->type = SB_FT_REG;
@@ -38,20 +110,20 @@ static int stage_file(sb_store *s, int upper_fd, const sb_change *c, sb_tree_ent
 	e->mode = sb.st_mode & 07777;
 	if (e->mode & (S_ISUID | S_ISGID)) {
 		e->mode &= ~(mode_t)(S_ISUID | S_ISGID);
-		st->stripped++;
+		atomic_fetch_add(&sg->stripped, 1);
 	}
 	e->size = size;
 	e->mtime_ns = mtime_of(&sb);
-	st->files++;
-	st->bytes += size;
+	atomic_fetch_add(&sg->files, 1);
+	atomic_fetch_add(&sg->bytes, size);
 	return 0;
 }
 
-static int stage_symlink(sb_store *s, int upper_fd, const sb_change *c, sb_tree_entry *e,
+static int stage_symlink(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_entry *e,
 			 sb_error *err)
 {
 	const char *name;
-	_cleanup_close_ int dfd = sb_open_parent_beneath(upper_fd, c->path, &name, err);
+	int dfd = open_parent(sg, pd, c, &name, err);
 	if (dfd < 0)
 		return dfd;
 	char target[PATH_MAX + 1];
@@ -63,7 +135,7 @@ static int stage_symlink(sb_store *s, int upper_fd, const sb_change *c, sb_tree_
 	struct stat sb;
 	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return sb_error_errno(err, errno, "stat staged '%s'", c->path);
-	int r = sb_store_put(s, SB_OBJ_BLOB, target, (size_t)n, &e->id, err);
+	int r = sb_store_put(sg->s, SB_OBJ_BLOB, target, (size_t)n, &e->id, err);
 	if (r < 0)
 		return r;
 	e->type = SB_FT_SYMLINK;
@@ -73,15 +145,52 @@ static int stage_symlink(sb_store *s, int upper_fd, const sb_change *c, sb_tree_
 	return 0;
 }
 
+/* A worker's item: the i-th file or symlink. */
+static int stage_content(void *ctx, unsigned worker, size_t i, sb_error *err)
+{
+	stager *sg = ctx;
+	size_t k = sg->todo[i];
+	const sb_change *c = &sg->changes->v[k];
+	sb_tree_entry *e = &sg->edits[k].entry;
+	parent_dir *pd = &sg->parents[worker];
+	return c->type == SB_FT_REG ? stage_file(sg, pd, c, e, err)
+				    : stage_symlink(sg, pd, c, e, err);
+}
+
+static int stage_contents(stager *sg, size_t n_todo, sb_error *err)
+{
+	int threads = sb_workers_count(0);
+	_cleanup_free_ parent_dir *parents = calloc((size_t)threads, sizeof(*parents));
+	if (!parents)
+		return -ENOMEM;
+	for (int t = 0; t < threads; t++)
+		parents[t].fd = -1;
+	sg->parents = parents;
+	/* safefs reads its environment switch on first use: here, not racing in the workers. */
+	(void)sb_safefs_fallback_forced();
+	int r = sb_workers_for(n_todo, threads, stage_content, sg, err);
+	for (int t = 0; t < threads; t++)
+		CLOSE_FD(parents[t].fd);
+	sg->parents = NULL;
+	return r;
+}
+
 int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *changes, int upper_fd,
 		   sb_id *ret_root, sb_stage_stats *ret_stats, sb_error *err)
 {
 	sb_stage_stats st = {0};
-	_cleanup_free_ sb_edit *edits = calloc(changes->n ? changes->n : 1, sizeof(*edits));
-	if (!edits)
+	size_t n = changes->n;
+	_cleanup_free_ sb_edit *edits = calloc(n ? n : 1, sizeof(*edits));
+	_cleanup_free_ size_t *todo = calloc(n ? n : 1, sizeof(*todo));
+	if (!edits || !todo)
 		return -ENOMEM;
-	int r = 0;
-	for (size_t i = 0; r >= 0 && i < changes->n; i++) {
+	stager sg = {
+	    .s = s, .upper_fd = upper_fd, .changes = changes, .edits = edits, .todo = todo};
+	atomic_init(&sg.files, 0);
+	atomic_init(&sg.bytes, 0);
+	atomic_init(&sg.stripped, 0);
+	size_t n_todo = 0;
+	for (size_t i = 0; i < n; i++) {
 		const sb_change *c = &changes->v[i];
 		sb_edit *e = &edits[i];
 		e->path = c->path;
@@ -96,10 +205,8 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 		e->op = SB_EDIT_PUT;
 		switch (c->type) {
 		case SB_FT_REG:
-			r = stage_file(s, upper_fd, c, &e->entry, &st, err);
-			break;
 		case SB_FT_SYMLINK:
-			r = stage_symlink(s, upper_fd, c, &e->entry, err);
+			todo[n_todo++] = i;
 			break;
 		case SB_FT_FIFO:
 			e->entry.type = SB_FT_FIFO;
@@ -109,12 +216,19 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 			st.dirs++;
 			break;
 		default:
-			r = sb_error_set(err, EINVAL, "staged '%s' has an unknown type", c->path);
+			return sb_error_set(err, EINVAL, "staged '%s' has an unknown type",
+					    c->path);
 		}
 	}
+	int r = stage_contents(&sg, n_todo, err);
 	if (r >= 0)
-		r = sb_tree_edit(s, base_root, edits, changes->n, ret_root, NULL, err);
-	if (r >= 0 && ret_stats)
+		r = sb_tree_edit(s, base_root, edits, n, ret_root, NULL, err);
+	if (r < 0)
+		return r;
+	st.files = atomic_load(&sg.files);
+	st.bytes = atomic_load(&sg.bytes);
+	st.stripped = atomic_load(&sg.stripped);
+	if (ret_stats)
 		*ret_stats = st;
-	return r;
+	return 0;
 }

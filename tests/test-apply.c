@@ -4,49 +4,11 @@
 
 #include "sb-test.h"
 #include "sb-test-store.h"
+#include "sb-test-tree.h"
 #include "apply.h"
 #include "edit.h"
-#include "export.h"
-#include "scan.h"
 #include "stage.h"
 #include "store.h"
-
-/* Type, mode, size, link target and content of every entry (no times). */
-#define LISTING                                                                            \
-	"cd %s && { find . -mindepth 1 -printf '%%y %%m %%s %%l|%%P\\n' | LC_ALL=C sort; " \
-	"find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; }"
-
-static void scan(sb_store *s, const char *dir, sb_id *ret)
-{
-	sb_error err = SB_ERROR_INIT;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(fd);
-	sb_scan_opts o = {0};
-	sb_scan_stats st;
-	ASSERT_OK(sb_scan_run(s, fd, &o, ret, &st, &err));
-	close(fd);
-}
-
-static void export_to(sb_store *s, const sb_id *root, const char *dir)
-{
-	sb_error err = SB_ERROR_INIT;
-	ASSERT_OK(mkdir(dir, 0755));
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(fd);
-	ASSERT_OK(sb_export_tree(s, root, fd, 0, NULL, &err));
-	close(fd);
-}
-
-static void same_tree(const char *a, const char *b)
-{
-	char *x = sb_test_sh_out(LISTING, a), *y = sb_test_sh_out(LISTING, b);
-	if (strcmp(x, y) != 0) {
-		fprintf(stderr, "# %s:\n%s# %s:\n%s", a, x, b, y);
-		ASSERT_STREQ(x, y);
-	}
-	free(x);
-	free(y);
-}
 
 static void add(sb_changes *c, const char *path, sb_change_kind kind, sb_ftype type, uint32_t mode,
 		bool opaque)
@@ -97,7 +59,7 @@ static void stage_fixture(sb_store *s, sb_id *ret_base, sb_id *ret_staged)
 	sb_error err = SB_ERROR_INIT;
 	sb_changes c = SB_CHANGES_INIT;
 	make_base_and_upper(&c);
-	scan(s, "ws", ret_base);
+	sb_test_scan(s, "ws", ret_base);
 	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_OK(up);
 	ASSERT_OK(sb_stage_upper(s, ret_base, &c, up, ret_staged, NULL, &err));
@@ -112,13 +74,13 @@ TEST(stage_upper_equals_expected_tree)
 	sb_changes c = SB_CHANGES_INIT;
 	make_base_and_upper(&c);
 	sb_id base, staged;
-	scan(s, "ws", &base);
+	sb_test_scan(s, "ws", &base);
 	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sb_stage_stats st;
 	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, &st, &err));
 	ASSERT_EQ(st.deletions, 2);
-	export_to(s, &staged, "out");
-	same_tree("out", "exp");
+	sb_test_export(s, &staged, "out");
+	sb_test_same_tree("out", "exp");
 	ASSERT_FALSE(sb_id_eq(&base, &staged));
 	close(up);
 	sb_changes_release(&c);
@@ -131,7 +93,7 @@ TEST(edit_rejects_edits_below_files)
 	sb_store *s = sb_test_open_store();
 	ASSERT_EQ(sb_test_sh("mkdir ws && echo f > ws/f"), 0);
 	sb_id base, out;
-	scan(s, "ws", &base);
+	sb_test_scan(s, "ws", &base);
 	sb_edit e = {.path = "f/x", .path_len = 3, .op = SB_EDIT_DELETE};
 	ASSERT_ERR(sb_tree_edit(s, &base, &e, 1, &out, NULL, &err), -ENOTDIR);
 	sb_edit m = {.path = "missing/x", .path_len = 9, .op = SB_EDIT_DELETE};
@@ -157,15 +119,15 @@ TEST(apply_lands_changes_and_refuses_drift)
 
 	/* Drift on a path the session changed: refused, nothing written. */
 	ASSERT_EQ(sb_test_sh("echo drift >> ws/a && echo mine > ws/unrelated"), 0);
-	char *before = sb_test_sh_out(LISTING, "ws");
-	scan(s, "ws", &cur);
+	char *before = sb_test_sh_out(SB_TEST_LISTING, "ws");
+	sb_test_scan(s, "ws", &cur);
 	sb_apply_opts o = {0};
 	sb_apply_result res;
 	conflicts[0] = 0;
 	ASSERT_ERR(sb_apply(s, ws, &base, &staged, &cur, &o, on_conflict, NULL, &res, &err),
 		   -ESTALE);
 	ASSERT_STREQ(conflicts, "a;");
-	char *after = sb_test_sh_out(LISTING, "ws");
+	char *after = sb_test_sh_out(SB_TEST_LISTING, "ws");
 	ASSERT_STREQ(before, after);
 	free(after);
 
@@ -174,9 +136,9 @@ TEST(apply_lands_changes_and_refuses_drift)
 	ASSERT_OK(sb_apply(s, ws, &base, &staged, &cur, &o, on_conflict, NULL, &res, &err));
 	ASSERT_FALSE(res.has_remaining);
 	ASSERT_EQ(sb_test_sh("echo mine > exp/unrelated"), 0);
-	same_tree("ws", "exp");
+	sb_test_same_tree("ws", "exp");
 	sb_id now;
-	scan(s, "ws", &now);
+	sb_test_scan(s, "ws", &now);
 	ASSERT_TRUE(sb_id_eq(&now, &res.merged)); /* the snapshot needs no re-scan */
 	free(before);
 	close(ws);
@@ -190,7 +152,7 @@ TEST(apply_some_paths_keeps_the_rest_staged)
 	sb_id base, staged, cur;
 	stage_fixture(s, &base, &staged);
 	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	scan(s, "ws", &cur);
+	sb_test_scan(s, "ws", &cur);
 	const char *paths[] = {"newdir", "b", NULL};
 	sb_apply_opts o = {.paths = paths};
 	sb_apply_result res;
@@ -200,12 +162,12 @@ TEST(apply_some_paths_keeps_the_rest_staged)
 	ASSERT_TRUE(access("ws/gone/g", F_OK) == 0); /* not selected: still staged */
 	ASSERT_TRUE(res.has_remaining);
 	/* Applying the rest gives the full expected tree. */
-	scan(s, "ws", &cur);
+	sb_test_scan(s, "ws", &cur);
 	sb_apply_opts all = {0};
 	sb_apply_result res2;
 	ASSERT_OK(
 	    sb_apply(s, ws, &res.merged, &res.remaining, &cur, &all, NULL, NULL, &res2, &err));
-	same_tree("ws", "exp");
+	sb_test_same_tree("ws", "exp");
 	close(ws);
 	sb_store_free(s);
 }
@@ -218,7 +180,7 @@ TEST(apply_never_writes_through_a_planted_symlink)
 			     "echo precious > outside/f && echo new > up/dir/f"),
 		  0);
 	sb_id base, staged, cur;
-	scan(s, "ws", &base);
+	sb_test_scan(s, "ws", &base);
 	sb_changes c = SB_CHANGES_INIT;
 	add(&c, "dir", SB_CHANGE_WRITE, SB_FT_DIR, 0755, false);
 	add(&c, "dir/f", SB_CHANGE_WRITE, SB_FT_REG, 0644, false);
@@ -227,7 +189,7 @@ TEST(apply_never_writes_through_a_planted_symlink)
 	/* The workspace's dir is swapped for a symlink to outside. */
 	ASSERT_EQ(sb_test_sh("rm -r ws/dir && ln -s ../outside ws/dir"), 0);
 	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	scan(s, "ws", &cur);
+	sb_test_scan(s, "ws", &cur);
 	sb_apply_opts o = {.flags = SB_APPLY_FORCE};
 	sb_apply_result res;
 	conflicts[0] = 0;
