@@ -19,6 +19,15 @@ static int setup_failed(sb_cli *cli, const sb_error *err)
 	return SB_EXIT_SETUP;
 }
 
+/* A run that cannot start after its layers exist: kill the held sandbox, drop them. */
+static int drop_session(sb_cli *cli, sb_workspace *w, sb_sandbox **sb, const sb_error *err)
+{
+	sb_sandbox_freep(sb);
+	sb_error e2 = SB_ERROR_INIT;
+	(void)sb_session_remove(w, &e2);
+	return setup_failed(cli, err);
+}
+
 static int refuse_pending(sb_cli *cli, sb_workspace *w)
 {
 	sb_session s;
@@ -194,7 +203,24 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sb_isolation_summary(iso, layers, sizeof(layers));
 	sb_cli_info(cli, "isolation: %s", layers);
 
-	/* 2. The baseline: reused when the workspace is unchanged. */
+	/*
+	 * 2. The sandbox, held: it sets itself up (namespaces, mounts, cgroup,
+	 * filters) while the baseline is taken, and the command starts only
+	 * once the session is recorded. If snapbox dies meanwhile, the held
+	 * sandbox dies with it before running anything.
+	 */
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	_cleanup_(sb_overlay_freep) sb_overlay *ov = NULL;
+	_cleanup_(sb_sandbox_freep) sb_sandbox *sb = NULL;
+	if (sb_session_layers(w, &upper, &work, &err) < 0 ||
+	    sb_overlay_new(sb_workspace_path(w), upper, work, 0, &ov, &err) < 0)
+		return drop_session(cli, w, &sb, &err);
+	cfg.workspace_mount_data = ov;
+	cfg.flags |= SB_SANDBOX_HOLD;
+	if (sb_sandbox_start(&cfg, &sb, &err) < 0)
+		return drop_session(cli, w, &sb, &err);
+
+	/* 3. The baseline: reused when the workspace is unchanged. */
 	sb_progress p;
 	sb_progress_init(&p, cli, "baseline");
 	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
@@ -208,12 +234,12 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	r = sb_capture(w, &co, &base, &err);
 	sb_progress_done(&p);
 	if (r < 0)
-		return setup_failed(cli, &err);
+		return drop_session(cli, w, &sb, &err);
 	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id,
 		    base.reused ? " (reused)" : "");
 	sb_cli_scan_info(cli, &base.scan);
 
-	/* 3. The session record, before anything runs: a crash leaves it for discard. */
+	/* 4. The session record, before anything runs: a crash leaves it for discard. */
 	sb_session sess;
 	sb_session_init(&sess);
 	sess.state = SB_SESSION_RUNNING;
@@ -223,21 +249,15 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sess.started_ns = now_ns();
 	sess.pid = getpid();
 	sess.isolation = layers;
-	_cleanup_free_ char *upper = NULL, *work = NULL;
-	if (sb_session_layers(w, &upper, &work, &err) < 0 || sb_session_write(w, &sess, &err) < 0)
-		return setup_failed(cli, &err);
+	if (sb_session_write(w, &sess, &err) < 0)
+		return drop_session(cli, w, &sb, &err);
 
-	/* 4. The sandbox over the overlay. */
-	_cleanup_(sb_overlay_freep) sb_overlay *ov = NULL;
-	if (sb_overlay_new(sb_workspace_path(w), upper, work, 0, &ov, &err) < 0) {
-		sb_error e2 = SB_ERROR_INIT;
-		(void)sb_session_remove(w, &e2);
-		return setup_failed(cli, &err);
-	}
-	cfg.workspace_mount_data = ov;
-
+	/* 5. The command. */
 	sb_sandbox_result res;
-	r = sb_sandbox_run(&cfg, &res, &err);
+	r = sb_sandbox_release(sb, &err);
+	if (r >= 0)
+		r = sb_sandbox_wait(sb, &res, &err);
+	sb_sandbox_freep(&sb);
 	sb_isolation_report rep = {0};
 	sb_error ferr = SB_ERROR_INIT;
 	int fr = sb_isolation_finish(iso, r < 0 ? NULL : &res, &rep, &ferr);
@@ -257,7 +277,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return res.exit_code;
 	}
 
-	/* 5. What the command changed: the upper layer, staged as a tree. */
+	/* 6. What the command changed: the upper layer, staged as a tree. */
 	sb_changes changes = SB_CHANGES_INIT;
 	sb_id staged;
 	sb_stage_stats sst = {0};
