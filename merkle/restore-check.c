@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "dirnames.h"
 #include "content.h"
 #include "fileio.h"
 #include "restore-internal.h"
@@ -77,68 +78,6 @@ static bool dtype_is(unsigned char d_type, sb_ftype type)
 	default:
 		return false;
 	}
-}
-
-/* "name" sorts by its bytes after the type byte in front of it. */
-static int name_cmp(const void *a, const void *b, void *arg)
-{
-	const char *base = arg;
-	return strcmp(base + *(const size_t *)a + 1, base + *(const size_t *)b + 1);
-}
-
-/*
- * All names in the directory at fd, sorted by bytes (as trees are), each
- * preceded by its d_type byte.
- */
-static int read_names(checker *ck, int fd, sb_buf *names, size_t **ret_off, size_t *ret_n)
-{
-	_cleanup_free_ char *buf = malloc(64 << 10);
-	if (!buf)
-		return -ENOMEM;
-	size_t *off = NULL, n = 0, cap = 0;
-	int r = 0;
-	for (;;) {
-		ssize_t got = getdents64(fd, buf, 64 << 10);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = sb_error_errno(ck->err, errno, "list '%s'", qpath(ck));
-			break;
-		}
-		if (got == 0)
-			break;
-		for (ssize_t pos = 0; r >= 0 && pos < got;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + pos);
-			pos += de->d_reclen;
-			const char *nm = de->d_name;
-			if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				size_t *o = reallocarray(off, cap, sizeof(*o));
-				if (!o) {
-					r = -ENOMEM;
-					break;
-				}
-				off = o;
-			}
-			off[n++] = names->len;
-			r = sb_buf_putc(names, (char)de->d_type);
-			if (r >= 0)
-				r = sb_buf_append(names, nm, strlen(nm) + 1);
-		}
-		if (r < 0)
-			break;
-	}
-	if (r < 0) {
-		free(off);
-		return r;
-	}
-	if (n > 1)
-		qsort_r(off, n, sizeof(*off), name_cmp, names->data);
-	*ret_off = off;
-	*ret_n = n;
-	return 0;
 }
 
 static bool same_stat(const struct stat *a, const struct stat *b)
@@ -371,13 +310,16 @@ static int explain(checker *ck, const sb_tree *want, const sb_tree *got)
 /* A directory the restore changed (or wrote whole): every name in it now. */
 static int read_listed(checker *ck, int fd, const sb_tree *want, bool whole, sb_tree *got)
 {
-	sb_buf names = SB_BUF_INIT;
-	size_t *off = NULL, n = 0;
-	int r = read_names(ck, fd, &names, &off, &n);
+	sb_dirnames names;
+	int r = sb_dirnames_read(fd, &names);
+	if (r < 0 && r != -ENOMEM)
+		return sb_error_errno(ck->err, -r, "list '%s'", qpath(ck));
+	if (r < 0)
+		return r;
 	ck->st.dirs_listed++;
-	for (size_t i = 0; r >= 0 && i < n; i++) {
-		unsigned char d_type = (unsigned char)names.data[off[i]];
-		const char *name = names.data + off[i] + 1;
+	for (size_t i = 0; r >= 0 && i < names.n; i++) {
+		unsigned char d_type = sb_dirnames_type(&names, i);
+		const char *name = sb_dirnames_name(&names, i);
 		size_t nlen = strlen(name), saved;
 		const sb_tree_entry *x = sb_tree_find(want, name, nlen);
 		r = push_name(ck, name, nlen, &saved);
@@ -392,8 +334,7 @@ static int read_listed(checker *ck, int fd, const sb_tree *want, bool whole, sb_
 		}
 		sb_buf_truncate(&ck->path, saved);
 	}
-	sb_buf_release(&names);
-	free(off);
+	sb_dirnames_release(&names);
 	return r;
 }
 

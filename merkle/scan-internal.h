@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "dirnames.h"
 #include "error.h"
 #include "fileio.h"
 #include "hash.h"
@@ -65,10 +66,10 @@ typedef struct job {
 
 typedef struct frame {
 	dnode *d;
-	dirref *ref; /* NULL while closed to save fds (never for the top frame) */
-	char *names; /* NUL-terminated names, indexed by off, sorted */
-	size_t *off, n, next;
-	size_t path_len; /* this directory's path in scanner.path */
+	dirref *ref;	   /* NULL while closed to save fds (never for the top frame) */
+	sb_dirnames names; /* sorted */
+	size_t next;	   /* the next name to visit */
+	size_t path_len;   /* this directory's path in scanner.path */
 } frame;
 
 typedef struct scanner {

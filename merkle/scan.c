@@ -246,67 +246,15 @@ static void queue(scanner *sc, job *j)
 	pthread_mutex_unlock(&sc->mu);
 }
 
-static int name_cmp(const void *a, const void *b, void *arg)
-{
-	const char *base = arg;
-	return strcmp(base + *(const size_t *)a, base + *(const size_t *)b);
-}
-
 /* All names of the directory at fd, sorted by bytes, into f. */
 static int read_names(scanner *sc, int fd, frame *f)
 {
-	_cleanup_free_ char *buf = malloc(64 << 10);
-	if (!buf)
-		return -ENOMEM;
-	sb_buf names = SB_BUF_INIT;
-	size_t *off = NULL, n = 0, cap = 0;
-	int r = 0;
-	for (;;) {
-		ssize_t got = getdents64(fd, buf, 64 << 10);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			r = sb_error_errno(sc->err, errno, "read directory '%s'",
-					   qpath(sc, sc->path.data, sc->path.len));
-			break;
-		}
-		if (got == 0)
-			break;
-		for (ssize_t pos = 0; pos < got;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + pos);
-			pos += de->d_reclen;
-			const char *nm = de->d_name;
-			if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				size_t *o = reallocarray(off, cap, sizeof(*o));
-				if (!o) {
-					r = -ENOMEM;
-					break;
-				}
-				off = o;
-			}
-			off[n++] = names.len;
-			r = sb_buf_append(&names, nm, strlen(nm) + 1);
-			if (r < 0)
-				break;
-		}
-		if (r < 0)
-			break;
-	}
-	if (r < 0) {
-		sb_buf_release(&names);
-		free(off);
-		return r;
-	}
-	if (n > 1)
-		qsort_r(off, n, sizeof(*off), name_cmp, names.data);
-	f->names = names.data;
-	f->off = off;
-	f->n = n;
+	int r = sb_dirnames_read(fd, &f->names);
+	if (r < 0 && r != -ENOMEM)
+		return sb_error_errno(sc->err, -r, "read directory '%s'",
+				      qpath(sc, sc->path.data, sc->path.len));
 	f->next = 0;
-	return 0;
+	return r;
 }
 
 static int open_dir_at(int dir_fd, const char *name)
@@ -354,10 +302,7 @@ static void frame_release(scanner *sc, frame *f)
 {
 	sb_scan__dirref_unref(sc, f->ref);
 	f->ref = NULL;
-	free(f->names);
-	free(f->off);
-	f->names = NULL;
-	f->off = NULL;
+	sb_dirnames_release(&f->names);
 }
 
 /* Leaves the top directory: its walk is over. */
@@ -634,10 +579,10 @@ static int walk(scanner *sc, int root_fd)
 			break;
 		progress(sc);
 		frame *f = &sc->stack[sc->depth - 1];
-		if (f->next == f->n)
+		if (f->next == f->names.n)
 			r = pop(sc);
 		else
-			r = visit(sc, f, f->names + f->off[f->next++]);
+			r = visit(sc, f, sb_dirnames_name(&f->names, f->next++));
 	}
 	if (r < 0)
 		fail(sc, r);
