@@ -11,22 +11,11 @@
 
 #include "sb-test.h"
 #include "sb-test-store.h"
+#include "sb-test-tree.h"
 #include "restore.h"
 #include "scan.h"
 #include "statcache.h"
 #include "store.h"
-
-static void scan(sb_store *s, const char *dir, sb_id *ret)
-{
-	sb_error err = SB_ERROR_INIT;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(fd);
-	sb_scan_opts o = {0};
-	sb_scan_stats st;
-	if (sb_scan_run(s, fd, &o, ret, &st, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "scan %s: %s", dir, err.msg);
-	close(fd);
-}
 
 /*
  * A workspace ws at state A (scanned into *a), then changed to state B
@@ -43,13 +32,13 @@ static void two_states(sb_store *s, sb_id *a, sb_id *b)
 		       "ln -s f1 ws/src/link && mkfifo ws/src/pipe && chmod 600 ws/src/f2 && "
 		       "touch -d 2020-01-01 ws/src/f3 ws/deep/a/b/c/file"),
 	    0);
-	scan(s, "ws", a);
+	sb_test_scan(s, "ws", a);
 	ASSERT_EQ(sb_test_sh("cd ws && echo changed >> src/f1 && rm src/f4 && echo new > src/f6 && "
 			     "rm src/link && echo notalink > src/link && chmod 640 src/f2 && "
 			     "mkdir -p newdir/in && echo n > newdir/in/n && rm -r old && "
 			     "echo deeper >> deep/a/b/c/file && touch -d 2021-01-01 src/f5 quiet"),
 		  0);
-	scan(s, "ws", b);
+	sb_test_scan(s, "ws", b);
 }
 
 typedef struct restored {
@@ -99,14 +88,14 @@ TEST(check_agrees_with_a_full_scan)
 		ASSERT_TRUE(rs.st.written > 0 && rs.st.removed > 0 && rs.st.attrs > 0);
 		ASSERT_OK(check(s, &rs, &a, &root, NULL, &err));
 		ASSERT_TRUE(sb_id_eq(&root, &a));
-		scan(s, "ws", &scanned);
+		sb_test_scan(s, "ws", &scanned);
 		ASSERT_TRUE(sb_id_eq(&scanned, &a));
 		done(&rs);
 		/* and forward again, A -> B */
 		run(s, &a, &b, threads, &rs);
 		ASSERT_OK(check(s, &rs, &b, &root, NULL, &err));
 		ASSERT_TRUE(sb_id_eq(&root, &b));
-		scan(s, "ws", &scanned);
+		sb_test_scan(s, "ws", &scanned);
 		ASSERT_TRUE(sb_id_eq(&scanned, &b));
 		done(&rs);
 		run(s, &b, &a, threads, &rs);
@@ -203,7 +192,7 @@ TEST(check_scope_ends_at_untouched_directories)
 	ASSERT_EQ(sb_test_sh("echo changed > ws/quiet/q1"), 0);
 	ASSERT_OK(check(s, &rs, &a, &root, NULL, &err));
 	ASSERT_TRUE(sb_id_eq(&root, &a));
-	scan(s, "ws", &scanned);
+	sb_test_scan(s, "ws", &scanned);
 	ASSERT_FALSE(sb_id_eq(&scanned, &a));
 	done(&rs);
 	sb_store_free(s);
@@ -218,9 +207,9 @@ TEST(check_work_follows_the_changes)
 			     "echo $d$f > ws/d$d/e/f$f; done; done"),
 		  0);
 	sb_id a, b, root;
-	scan(s, "ws", &a);
+	sb_test_scan(s, "ws", &a);
 	ASSERT_EQ(sb_test_sh("echo more >> ws/d7/e/f3"), 0);
-	scan(s, "ws", &b);
+	sb_test_scan(s, "ws", &b);
 	restored rs;
 	run(s, &b, &a, 0, &rs);
 	sb_restore_check_stats cs;
@@ -289,12 +278,12 @@ TEST(writers_finish_directories_last)
 		       "&& touch -d 2019-05-05 ws/ro && chmod 555 ws/ro"),
 	    0);
 	sb_id a, b, root;
-	scan(s, "ws", &a);
+	sb_test_scan(s, "ws", &a);
 	char *want = sb_test_sh_out("stat -c '%%a %%Y' ws/ro");
 	ASSERT_EQ(sb_test_sh("chmod 755 ws/ro && for f in $(seq 1 300); do echo x$f > ws/ro/f$f; "
 			     "done && rm ws/ro/f7 && echo new > ws/ro/g"),
 		  0);
-	scan(s, "ws", &b);
+	sb_test_scan(s, "ws", &b);
 	restored rs;
 	run(s, &b, &a, 8, &rs);
 	ASSERT_EQ(rs.st.written, 300);
@@ -316,9 +305,9 @@ TEST(writer_failure_is_reported)
 	ASSERT_EQ(sb_test_sh("mkdir -p ws/d && for f in $(seq 1 50); do echo $f > ws/d/f$f; done"),
 		  0);
 	sb_id a, b, d_id, target;
-	scan(s, "ws", &a);
+	sb_test_scan(s, "ws", &a);
 	ASSERT_EQ(sb_test_sh("for f in $(seq 1 50); do echo y$f > ws/d/f$f; done"), 0);
-	scan(s, "ws", &b);
+	sb_test_scan(s, "ws", &b);
 	/* the target names content for d/f20 that the store does not have */
 	sb_tree root = SB_TREE_INIT, d = SB_TREE_INIT;
 	ASSERT_OK(sb_tree_load(s, &a, &root, &err));
