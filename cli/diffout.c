@@ -26,39 +26,44 @@ static void blob_release(blob *b)
 static int load(sb_store *s, const sb_tree_entry *e, blob *ret, sb_error *err)
 {
 	memset(ret, 0, sizeof(*ret));
-	if (e->type == SB_FT_SYMLINK) {
+	if (e->type != SB_FT_SYMLINK && e->type != SB_FT_REG)
+		return 0;
+	ret->present = true;
+	bool reg = e->type == SB_FT_REG;
+	if (reg && e->size > DIFF_MAX_BYTES) {
+		ret->binary = true;
+		return 0;
+	}
+	if (!reg || e->size <= SB_CONTENT_CHUNK_MIN_FILE) {
+		/* One blob (content.h): read it whole. */
 		void *data;
 		size_t len;
-		sb_obj_type t;
-		int r = sb_store_get(s, &e->id, SB_OBJ_BLOB, &t, &data, &len, err);
+		int r = sb_store_get(s, &e->id, SB_OBJ_BLOB, NULL, &data, &len, err);
 		if (r < 0)
 			return r;
 		ret->data = data;
 		ret->len = len;
-		ret->present = true;
-		return 0;
+		if (reg && len != e->size)
+			return sb_error_set(err, EBADMSG,
+					    "content is %zu bytes, its tree says %llu", len,
+					    (unsigned long long)e->size);
+	} else {
+		/* A chunk list: let content.c assemble it. */
+		_cleanup_close_ int fd = memfd_create("snapbox-diff", MFD_CLOEXEC);
+		if (fd < 0)
+			return sb_error_errno(err, errno, "memfd_create");
+		int r = sb_content_write_fd(s, &e->id, e->size, fd, 0, err);
+		if (r < 0)
+			return r;
+		ret->data = malloc(e->size + 1);
+		if (!ret->data)
+			return -ENOMEM;
+		ssize_t n = sb_pread_full(fd, ret->data, e->size, 0);
+		if (n < 0 || (uint64_t)n != e->size)
+			return sb_error_errno(err, n < 0 ? (int)-n : EIO, "read back content");
+		ret->len = e->size;
 	}
-	if (e->type != SB_FT_REG)
-		return 0;
-	ret->present = true;
-	if (e->size > DIFF_MAX_BYTES) {
-		ret->binary = true;
-		return 0;
-	}
-	_cleanup_close_ int fd = memfd_create("snapbox-diff", MFD_CLOEXEC);
-	if (fd < 0)
-		return sb_error_errno(err, errno, "memfd_create");
-	int r = sb_content_write_fd(s, &e->id, e->size, fd, 0, err);
-	if (r < 0)
-		return r;
-	ret->data = malloc(e->size + 1);
-	if (!ret->data)
-		return -ENOMEM;
-	ssize_t n = sb_pread_full(fd, ret->data, e->size, 0);
-	if (n < 0 || (uint64_t)n != e->size)
-		return sb_error_errno(err, n < 0 ? (int)-n : EIO, "read back content");
-	ret->len = e->size;
-	ret->binary = memchr(ret->data, 0, MIN(ret->len, (size_t)8000)) != NULL;
+	ret->binary = reg && memchr(ret->data, 0, MIN(ret->len, (size_t)8000)) != NULL;
 	return 0;
 }
 
