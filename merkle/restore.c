@@ -68,7 +68,8 @@ static void changed(restorer *r)
 static int mark_cmp(const void *a, const void *b)
 {
 	const sb_restore__mark *x = a, *y = b;
-	int c = memcmp(x->path, y->path, MIN(x->len, y->len));
+	size_t n = MIN(x->len, y->len);
+	int c = n ? memcmp(x->path, y->path, n) : 0; /* the root's path may be NULL */
 	return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
