@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hashing threads of the scanner: open a queued file by its directory's
- * fd, store its content, and report back to the walker (scan.c).
+ * The worker threads of the scanner: open a queued file by its directory's
+ * fd, store its content, and report back to the walker (scan.c); or walk a
+ * subtree the walker handed over.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -11,11 +12,11 @@
 #include "content.h"
 #include "scan-internal.h"
 
-void sb_scan__dirref_unref(scanner *sc, dirref *ref)
+void sb_scan__dirref_unref(dirref *ref)
 {
 	if (ref && atomic_fetch_sub(&ref->refs, 1) == 1) {
 		close(ref->fd);
-		atomic_fetch_sub(&sc->open_dirs, 1);
+		atomic_fetch_sub(ref->count, 1);
 		free(ref);
 	}
 }
@@ -43,7 +44,7 @@ static void job_error(job *j, const sb_error *e, int r)
  * id is always the one of the bytes actually stored, and only a read that saw
  * no change before and after (stable) may enter the stat cache.
  */
-static void hash_job(scanner *sc, job *j)
+void sb_scan__hash(scanner *sc, job *j)
 {
 	sb_error e = SB_ERROR_INIT;
 	if (atomic_load(&sc->abort)) {
@@ -110,19 +111,26 @@ void *sb_scan__worker(void *arg)
 	scanner *sc = arg;
 	pthread_mutex_lock(&sc->mu);
 	for (;;) {
+		sc->idle++;
 		while (!sc->q_head && !sc->stop)
 			pthread_cond_wait(&sc->work_cv, &sc->mu);
+		sc->idle--;
 		if (!sc->q_head)
 			break;
 		job *j = sc->q_head;
 		sc->q_head = j->next;
 		if (!sc->q_head)
 			sc->q_tail = NULL;
+		sc->queued--;
 		pthread_mutex_unlock(&sc->mu);
 
-		hash_job(sc, j);
-		sb_scan__dirref_unref(sc, j->ref);
-		j->ref = NULL;
+		if (j->tree) {
+			sb_scan__walk_subtree(sc, j);
+		} else {
+			sb_scan__hash(sc, j);
+			sb_scan__dirref_unref(j->ref);
+			j->ref = NULL;
+		}
 
 		pthread_mutex_lock(&sc->mu);
 		j->next = sc->done_head;

@@ -30,9 +30,10 @@
 typedef struct dirref {
 	int fd;
 	atomic_uint refs;
+	atomic_size_t *count; /* the open_dirs it is counted in */
 } dirref;
 
-/* A directory whose tree is being assembled. Walker thread only. */
+/* A directory whose tree is being assembled. Its walker's thread only. */
 typedef struct dnode {
 	struct dnode *parent, *prev, *next; /* prev/next: every live dnode, for teardown */
 	size_t parent_idx;		    /* our entry in parent->tree */
@@ -43,15 +44,24 @@ typedef struct dnode {
 	ino_t ino;
 } dnode;
 
-/* One file to hash. The walker fills the first part, a hasher the rest. */
+typedef struct walker walker;
+
+/*
+ * One file to hash, or one subtree to walk (tree). The walker fills the
+ * first part, a worker the rest.
+ */
 typedef struct job {
 	struct job *next;
 	dnode *d;
 	size_t idx;
-	dirref *ref;
-	char *path; /* relative, NUL-terminated; the name is its tail */
+	dirref *ref; /* file: its directory */
+	char *path;  /* relative, NUL-terminated; the name is its tail */
 	size_t path_len, name_off;
 	off_t walk_size;
+	bool tree;	/* walk the directory at tree_fd instead */
+	int tree_fd;	/* owned by the job */
+	size_t depth0;	/* tree: depth of that directory below the root */
+	walker *nested; /* tree: its walk, results and buffered warnings */
 	/* results */
 	int r;
 	sb_error *err; /* with r < 0, when there is a message */
@@ -69,36 +79,55 @@ typedef struct frame {
 	dirref *ref;	   /* NULL while closed to save fds (never for the top frame) */
 	sb_dirnames names; /* sorted */
 	size_t next;	   /* the next name to visit */
-	size_t path_len;   /* this directory's path in scanner.path */
+	size_t path_len;   /* this directory's path in walker.path */
 } frame;
 
-typedef struct scanner {
-	sb_store *store;
-	const sb_scan_opts *o;
+typedef struct scanner scanner;
+
+/*
+ * One depth-first walk: the caller's (main), or a worker's walk of a subtree
+ * handed to it (nested), which hashes its files itself and keeps its
+ * warnings for the caller's thread to deliver.
+ */
+struct walker {
+	scanner *sc;
+	bool nested;
 	sb_error *err;
 	sb_scan_stats stats;
 	int r;
-
-	pthread_mutex_t mu; /* the two lists, inflight, stop */
-	pthread_cond_t work_cv, done_cv;
-	job *q_head, *q_tail, *done_head;
-	size_t inflight;
-	bool stop;
-	atomic_bool abort;
-	atomic_size_t open_dirs;
-	size_t budget;
-	pthread_t *threads;
-	int n_threads;
-
 	frame *stack;
 	size_t depth, stack_cap;
-	sb_buf path;
+	size_t depth0; /* of the walk's top directory below the scan's root */
+	sb_buf path;   /* nested: starts with the subtree's own path */
 	dnode *live;
 	sb_id root;
 	bool have_root;
-	int64_t last_progress;
+	atomic_size_t own_open; /* nested: its directory fds */
+	atomic_size_t *open_dirs;
+	size_t budget;
+	sb_buf warnings; /* nested: "path\0why\0" records */
 	char qbuf[512];
-} scanner;
+};
+
+struct scanner {
+	sb_store *store;
+	const sb_scan_opts *o;
+
+	pthread_mutex_t mu; /* the two lists, inflight, queued, idle, stop */
+	pthread_cond_t work_cv, done_cv;
+	job *q_head, *q_tail, *done_head;
+	size_t inflight, queued;
+	int idle; /* workers waiting for a job */
+	bool stop;
+	atomic_bool abort;
+	atomic_size_t open_dirs; /* the main walker's and its file jobs' */
+	size_t share;		 /* directory fds of one nested walk; 0: none */
+	pthread_t *threads;
+	int n_threads;
+	int64_t last_progress;
+
+	walker main;
+};
 
 static inline int64_t sb_scan__ts_ns(const struct timespec *ts)
 {
@@ -106,7 +135,13 @@ static inline int64_t sb_scan__ts_ns(const struct timespec *ts)
 }
 
 /* Drops one reference; the last one closes the fd. Any thread. */
-void sb_scan__dirref_unref(scanner *sc, dirref *ref);
+void sb_scan__dirref_unref(dirref *ref);
 
-/* A hashing thread: takes jobs from sc's queue until sc->stop. */
+/* Reads and stores a file job's content. Any thread. */
+void sb_scan__hash(scanner *sc, job *j);
+
+/* Walks a tree job's subtree (scan.c). A worker thread. */
+void sb_scan__walk_subtree(scanner *sc, job *j);
+
+/* A worker thread: takes jobs from sc's queue until sc->stop. */
 void *sb_scan__worker(void *arg);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One walking thread (the caller's) and N hashing threads.
+ * One walking thread (the caller's) and N worker threads, which hash files
+ * and, when idle, walk whole subtrees the walker hands them (a tree job: a
+ * nested walker with its own frames, fd share and stats, hashing its files
+ * itself so no worker ever waits on another; its warnings are kept for the
+ * caller's thread, and its root id fills the parent's entry on completion).
  *
  * The walker reads each directory's names whole (getdents64), sorts them, and
  * lstat's each entry. Directories are entered depth-first; symlinks and fifos
@@ -38,37 +42,47 @@
 #include "statcache.h"
 #include "tree.h"
 
-static dirref *dirref_new(scanner *sc, int fd)
+static dirref *dirref_new(walker *w, int fd)
 {
 	dirref *ref = malloc(sizeof(*ref));
 	if (!ref)
 		return NULL;
 	ref->fd = fd;
 	atomic_init(&ref->refs, 1);
-	atomic_fetch_add(&sc->open_dirs, 1);
+	ref->count = w->open_dirs;
+	atomic_fetch_add(ref->count, 1);
 	return ref;
 }
 
-static int fail(scanner *sc, int r)
+static int fail(walker *w, int r)
 {
-	if (sc->r >= 0)
-		sc->r = r;
-	atomic_store(&sc->abort, true);
+	if (w->r >= 0)
+		w->r = r;
+	atomic_store(&w->sc->abort, true);
 	return r;
 }
 
-static const char *qpath(scanner *sc, const char *path, size_t len)
+static const char *qpath(walker *w, const char *path, size_t len)
 {
-	return sb_quote(sc->qbuf, sizeof(sc->qbuf), path, len);
+	return sb_quote(w->qbuf, sizeof(w->qbuf), path, len);
 }
 
-static void warn(scanner *sc, const char *path, const char *why)
+static void warn(walker *w, const char *path, const char *why)
 {
-	if (sc->o->warn)
-		sc->o->warn(sc->o->userdata, path, why);
+	const sb_scan_opts *o = w->sc->o;
+	if (!o->warn)
+		return;
+	if (!w->nested) {
+		o->warn(o->userdata, path, why);
+		return;
+	}
+	/* warn runs on the calling thread: keep it for the walker completing the job */
+	if (sb_buf_puts(&w->warnings, path) < 0 || sb_buf_putc(&w->warnings, '\0') < 0 ||
+	    sb_buf_puts(&w->warnings, why) < 0 || sb_buf_putc(&w->warnings, '\0') < 0)
+		fail(w, -ENOMEM);
 }
 
-static dnode *dnode_new(scanner *sc, dnode *parent, size_t parent_idx, const struct stat *st)
+static dnode *dnode_new(walker *w, dnode *parent, size_t parent_idx, const struct stat *st)
 {
 	dnode *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -77,19 +91,19 @@ static dnode *dnode_new(scanner *sc, dnode *parent, size_t parent_idx, const str
 	d->parent_idx = parent_idx;
 	d->dev = st->st_dev;
 	d->ino = st->st_ino;
-	d->next = sc->live;
-	if (sc->live)
-		sc->live->prev = d;
-	sc->live = d;
+	d->next = w->live;
+	if (w->live)
+		w->live->prev = d;
+	w->live = d;
 	return d;
 }
 
-static void dnode_free(scanner *sc, dnode *d)
+static void dnode_free(walker *w, dnode *d)
 {
 	if (d->prev)
 		d->prev->next = d->next;
 	else
-		sc->live = d->next;
+		w->live = d->next;
 	if (d->next)
 		d->next->prev = d->prev;
 	sb_tree_release(&d->tree);
@@ -97,7 +111,7 @@ static void dnode_free(scanner *sc, dnode *d)
 }
 
 /* Encodes and stores every finished directory from d upwards. */
-static int finalize(scanner *sc, dnode *d)
+static int finalize(walker *w, dnode *d)
 {
 	while (d && d->walked && d->pending == 0) {
 		size_t k = 0;
@@ -109,20 +123,20 @@ static int finalize(scanner *sc, dnode *d)
 		}
 		d->tree.n = k;
 		sb_id id;
-		int r = sb_tree_save(sc->store, &d->tree, &id, sc->err);
+		int r = sb_tree_save(w->sc->store, &d->tree, &id, w->err);
 		dnode *p = d->parent;
 		if (r < 0) {
 			if (p)
-				sb_error_prefix(sc->err, "directory '%s'",
-						qpath(sc, p->tree.v[d->parent_idx].name,
+				sb_error_prefix(w->err, "directory '%s'",
+						qpath(w, p->tree.v[d->parent_idx].name,
 						      p->tree.v[d->parent_idx].name_len));
-			return fail(sc, r);
+			return fail(w, r);
 		}
 		size_t idx = d->parent_idx;
-		dnode_free(sc, d);
+		dnode_free(w, d);
 		if (!p) {
-			sc->root = id;
-			sc->have_root = true;
+			w->root = id;
+			w->have_root = true;
 			return 0;
 		}
 		p->tree.v[idx].id = id;
@@ -132,74 +146,112 @@ static int finalize(scanner *sc, dnode *d)
 	return 0;
 }
 
+static void walker_release(walker *w);
+
 static void job_free(job *j)
 {
+	if (j->tree_fd >= 0)
+		close(j->tree_fd);
+	if (j->nested) {
+		walker_release(j->nested);
+		free(j->nested);
+	}
 	free(j->path);
 	free(j->err);
 	free(j);
 }
 
+static void add_stats(sb_scan_stats *to, const sb_scan_stats *s)
+{
+	to->files += s->files;
+	to->dirs += s->dirs;
+	to->symlinks += s->symlinks;
+	to->fifos += s->fifos;
+	to->skipped += s->skipped;
+	to->bytes += s->bytes;
+	to->files_hashed += s->files_hashed;
+	to->bytes_hashed += s->bytes_hashed;
+	to->cache_hits += s->cache_hits;
+	to->rereads += s->rereads;
+}
+
 /* The walker's side of a finished job. */
-static int complete(scanner *sc, job *j)
+static int complete(walker *w, job *j)
 {
 	int r = 0;
 	sb_tree_entry *e = &j->d->tree.v[j->idx];
+	if (j->tree && j->nested) {
+		const sb_buf *b = &j->nested->warnings;
+		for (size_t at = 0; at < b->len;) {
+			const char *path = b->data + at;
+			const char *why = path + strlen(path) + 1;
+			warn(w, path, why);
+			at = (size_t)(why + strlen(why) + 1 - b->data);
+		}
+		if (j->r >= 0)
+			add_stats(&w->stats, &j->nested->stats);
+	}
 	if (j->r < 0) {
-		if (j->r != -ECANCELED) {
+		if (j->r != -ECANCELED && w->r >= 0) {
 			if (j->err)
-				*sc->err = *j->err;
-			fail(sc, j->r);
+				*w->err = *j->err;
+			fail(w, j->r);
 		}
 		e->type = SB_FT_NONE;
+	} else if (j->tree) {
+		e->id = j->id;
 	} else if (j->gone) {
-		warn(sc, j->path, j->gone_why);
+		warn(w, j->path, j->gone_why);
 		e->type = SB_FT_NONE;
-		sc->stats.files--;
-		sc->stats.bytes -= (uint64_t)j->walk_size;
+		w->stats.files--;
+		w->stats.bytes -= (uint64_t)j->walk_size;
 	} else {
 		e->id = j->id;
 		e->size = j->size;
 		e->mode = (uint32_t)j->st.st_mode & 07777;
 		e->mtime_ns = sb_scan__ts_ns(&j->st.st_mtim);
-		sc->stats.bytes += j->size - (uint64_t)j->walk_size;
-		sc->stats.files_hashed++;
-		sc->stats.bytes_hashed += j->bytes_read;
-		sc->stats.rereads += j->reads - 1;
+		w->stats.bytes += j->size - (uint64_t)j->walk_size;
+		w->stats.files_hashed++;
+		w->stats.bytes_hashed += j->bytes_read;
+		w->stats.rereads += j->reads - 1;
 		if (!j->stable) {
-			warn(sc, j->path, "changed while being read; stored as last read");
-		} else if (sc->o->cache) {
+			warn(w, j->path, "changed while being read; stored as last read");
+		} else if (w->sc->o->cache) {
 			sb_statcache_key key;
 			sb_statcache_key_from_stat(&j->st, &key);
-			r = sb_statcache_record(sc->o->cache, j->path, j->path_len, &key, &j->id);
+			r = sb_statcache_record(w->sc->o->cache, j->path, j->path_len, &key,
+						&j->id);
 			if (r < 0)
-				fail(sc, r);
+				fail(w, r);
 		}
 	}
 	dnode *d = j->d;
 	d->pending--;
 	job_free(j);
-	if (r >= 0 && sc->r >= 0)
-		r = finalize(sc, d);
+	if (r >= 0 && w->r >= 0)
+		r = finalize(w, d);
 	return r;
 }
 
-static void progress(scanner *sc)
+static void progress(walker *w)
 {
-	if (!sc->o->progress)
+	if (w->nested || !w->sc->o->progress)
 		return;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	if (sb_scan__ts_ns(&now) - sc->last_progress < NSEC / 10)
+	if (sb_scan__ts_ns(&now) - w->sc->last_progress < NSEC / 10)
 		return;
-	sc->last_progress = sb_scan__ts_ns(&now);
-	sc->o->progress(sc->o->userdata, &sc->stats);
+	w->sc->last_progress = sb_scan__ts_ns(&now);
+	w->sc->o->progress(w->sc->o->userdata, &w->stats);
 }
 
 /* Waits (when block) for finished jobs and completes them all. */
-static int drain(scanner *sc, bool block)
+static int drain(walker *w, bool block)
 {
-	pthread_mutex_lock(&sc->mu);
-	while (block && !sc->done_head && sc->inflight > 0) {
+	if (w->nested)
+		return w->r;
+	pthread_mutex_lock(&w->sc->mu);
+	while (block && !w->sc->done_head && w->sc->inflight > 0) {
 		/* wake now and then so progress keeps coming during long hashes */
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -208,51 +260,52 @@ static int drain(scanner *sc, bool block)
 			until.tv_sec++;
 			until.tv_nsec -= NSEC;
 		}
-		if (pthread_cond_timedwait(&sc->done_cv, &sc->mu, &until) == ETIMEDOUT) {
-			pthread_mutex_unlock(&sc->mu);
-			progress(sc);
-			pthread_mutex_lock(&sc->mu);
+		if (pthread_cond_timedwait(&w->sc->done_cv, &w->sc->mu, &until) == ETIMEDOUT) {
+			pthread_mutex_unlock(&w->sc->mu);
+			progress(w);
+			pthread_mutex_lock(&w->sc->mu);
 		}
 	}
-	job *list = sc->done_head;
-	sc->done_head = NULL;
-	pthread_mutex_unlock(&sc->mu);
+	job *list = w->sc->done_head;
+	w->sc->done_head = NULL;
+	pthread_mutex_unlock(&w->sc->mu);
 	size_t n = 0;
 	while (list) {
 		job *next = list->next;
-		complete(sc, list);
+		complete(w, list);
 		list = next;
 		n++;
 	}
 	if (n) {
-		pthread_mutex_lock(&sc->mu);
-		sc->inflight -= n;
-		pthread_mutex_unlock(&sc->mu);
+		pthread_mutex_lock(&w->sc->mu);
+		w->sc->inflight -= n;
+		pthread_mutex_unlock(&w->sc->mu);
 	}
-	return sc->r;
+	return w->r;
 }
 
-static void queue(scanner *sc, job *j)
+static void queue(walker *w, job *j)
 {
-	pthread_mutex_lock(&sc->mu);
+	pthread_mutex_lock(&w->sc->mu);
 	j->next = NULL;
-	if (sc->q_tail)
-		sc->q_tail->next = j;
+	if (w->sc->q_tail)
+		w->sc->q_tail->next = j;
 	else
-		sc->q_head = j;
-	sc->q_tail = j;
-	sc->inflight++;
-	pthread_cond_signal(&sc->work_cv);
-	pthread_mutex_unlock(&sc->mu);
+		w->sc->q_head = j;
+	w->sc->q_tail = j;
+	w->sc->inflight++;
+	w->sc->queued++;
+	pthread_cond_signal(&w->sc->work_cv);
+	pthread_mutex_unlock(&w->sc->mu);
 }
 
 /* All names of the directory at fd, sorted by bytes, into f. */
-static int read_names(scanner *sc, int fd, frame *f)
+static int read_names(walker *w, int fd, frame *f)
 {
 	int r = sb_dirnames_read(fd, &f->names);
 	if (r < 0 && r != -ENOMEM)
-		return sb_error_errno(sc->err, -r, "read directory '%s'",
-				      qpath(sc, sc->path.data, sc->path.len));
+		return sb_error_errno(w->err, -r, "read directory '%s'",
+				      qpath(w, w->path.data, w->path.len));
 	f->next = 0;
 	return r;
 }
@@ -266,62 +319,62 @@ static int open_dir_at(int dir_fd, const char *name)
 	return fd;
 }
 
-static int push(scanner *sc, int fd, dnode *d)
+static int push(walker *w, int fd, dnode *d)
 {
-	if (sc->depth > SB_TREE_MAX_DEPTH) {
+	if (w->depth0 + w->depth > SB_TREE_MAX_DEPTH) {
 		close(fd);
-		return sb_error_set(sc->err, ELOOP,
+		return sb_error_set(w->err, ELOOP,
 				    "'%.200s...' nests deeper than %d directories; snapbox refuses "
 				    "trees that deep (exclude it with --exclude or .snapboxignore)",
-				    sc->path.data, SB_TREE_MAX_DEPTH);
+				    w->path.data, SB_TREE_MAX_DEPTH);
 	}
-	if (sc->depth == sc->stack_cap) {
-		size_t cap = sc->stack_cap ? sc->stack_cap * 2 : 64;
-		frame *s = reallocarray(sc->stack, cap, sizeof(*s));
+	if (w->depth == w->stack_cap) {
+		size_t cap = w->stack_cap ? w->stack_cap * 2 : 64;
+		frame *s = reallocarray(w->stack, cap, sizeof(*s));
 		if (!s) {
 			close(fd);
 			return -ENOMEM;
 		}
-		sc->stack = s;
-		sc->stack_cap = cap;
+		w->stack = s;
+		w->stack_cap = cap;
 	}
-	frame *f = &sc->stack[sc->depth];
+	frame *f = &w->stack[w->depth];
 	memset(f, 0, sizeof(*f));
 	f->d = d;
-	f->path_len = sc->path.len;
-	f->ref = dirref_new(sc, fd);
+	f->path_len = w->path.len;
+	f->ref = dirref_new(w, fd);
 	if (!f->ref) {
 		close(fd);
 		return -ENOMEM;
 	}
-	sc->depth++;
-	return read_names(sc, fd, f);
+	w->depth++;
+	return read_names(w, fd, f);
 }
 
-static void frame_release(scanner *sc, frame *f)
+static void frame_release(walker *w, frame *f)
 {
-	sb_scan__dirref_unref(sc, f->ref);
+	sb_scan__dirref_unref(f->ref);
 	f->ref = NULL;
 	sb_dirnames_release(&f->names);
 }
 
 /* Leaves the top directory: its walk is over. */
-static int pop(scanner *sc)
+static int pop(walker *w)
 {
-	frame *f = &sc->stack[sc->depth - 1];
+	frame *f = &w->stack[w->depth - 1];
 	int r = 0;
-	if (sc->depth >= 2 && !sc->stack[sc->depth - 2].ref) {
-		frame *p = &sc->stack[sc->depth - 2];
+	if (w->depth >= 2 && !w->stack[w->depth - 2].ref) {
+		frame *p = &w->stack[w->depth - 2];
 		int fd = open_dir_at(f->ref->fd, "..");
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st) < 0) {
-			r = sb_error_errno(sc->err, errno, "reopen parent of '%s'",
-					   qpath(sc, sc->path.data, f->path_len));
+			r = sb_error_errno(w->err, errno, "reopen parent of '%s'",
+					   qpath(w, w->path.data, f->path_len));
 		} else if (st.st_dev != p->d->dev || st.st_ino != p->d->ino) {
-			r = sb_error_set(sc->err, ESTALE, "directory '%s' moved during the scan",
-					 qpath(sc, sc->path.data, p->path_len));
+			r = sb_error_set(w->err, ESTALE, "directory '%s' moved during the scan",
+					 qpath(w, w->path.data, p->path_len));
 		} else {
-			p->ref = dirref_new(sc, fd);
+			p->ref = dirref_new(w, fd);
 			fd = -1;
 			if (!p->ref)
 				r = -ENOMEM;
@@ -330,32 +383,32 @@ static int pop(scanner *sc)
 			close(fd);
 	}
 	dnode *d = f->d;
-	frame_release(sc, f);
-	sc->depth--;
+	frame_release(w, f);
+	w->depth--;
 	if (r < 0)
-		return fail(sc, r);
+		return fail(w, r);
 	d->walked = true;
-	return finalize(sc, d);
+	return finalize(w, d);
 }
 
 /* Before opening one more directory: keep within the fd budget. */
-static int make_room(scanner *sc)
+static int make_room(walker *w)
 {
-	while (atomic_load(&sc->open_dirs) >= sc->budget && sc->inflight > 0) {
-		int r = drain(sc, true);
+	while (!w->nested && atomic_load(w->open_dirs) >= w->budget && w->sc->inflight > 0) {
+		int r = drain(w, true);
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i + 1 < sc->depth && atomic_load(&sc->open_dirs) >= sc->budget; i++) {
-		if (sc->stack[i].ref) {
-			sb_scan__dirref_unref(sc, sc->stack[i].ref);
-			sc->stack[i].ref = NULL;
+	for (size_t i = 0; i + 1 < w->depth && atomic_load(w->open_dirs) >= w->budget; i++) {
+		if (w->stack[i].ref) {
+			sb_scan__dirref_unref(w->stack[i].ref);
+			w->stack[i].ref = NULL;
 		}
 	}
 	return 0;
 }
 
-static int visit_file(scanner *sc, frame *f, const char *name, const struct stat *st)
+static int visit_file(walker *w, frame *f, const char *name, const struct stat *st)
 {
 	dnode *d = f->d;
 	sb_tree_entry *e = sb_tree_add(&d->tree, name, strlen(name));
@@ -365,74 +418,118 @@ static int visit_file(scanner *sc, frame *f, const char *name, const struct stat
 	e->mode = (uint32_t)st->st_mode & 07777;
 	e->size = (uint64_t)st->st_size;
 	e->mtime_ns = sb_scan__ts_ns(&st->st_mtim);
-	sc->stats.files++;
-	sc->stats.bytes += (uint64_t)st->st_size;
-	if (sc->o->cache) {
+	w->stats.files++;
+	w->stats.bytes += (uint64_t)st->st_size;
+	if (w->sc->o->cache) {
 		sb_statcache_key key;
 		sb_statcache_key_from_stat(st, &key);
-		if (sb_statcache_lookup(sc->o->cache, sc->path.data, sc->path.len, &key, &e->id)) {
-			sc->stats.cache_hits++;
-			return sb_statcache_record(sc->o->cache, sc->path.data, sc->path.len, &key,
+		if (sb_statcache_lookup(w->sc->o->cache, w->path.data, w->path.len, &key, &e->id)) {
+			w->stats.cache_hits++;
+			return sb_statcache_record(w->sc->o->cache, w->path.data, w->path.len, &key,
 						   &e->id);
 		}
 	}
 	size_t idx = d->tree.n - 1;
-	while (sc->inflight >= MAX_INFLIGHT) {
-		int r = drain(sc, true);
+	while (!w->nested && w->sc->inflight >= MAX_INFLIGHT) {
+		int r = drain(w, true);
 		if (r < 0)
 			return r;
 	}
 	job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->path = malloc(sc->path.len + 1);
+	j->path = malloc(w->path.len + 1);
 	if (!j->path) {
 		free(j);
 		return -ENOMEM;
 	}
-	memcpy(j->path, sc->path.data, sc->path.len + 1);
-	j->path_len = sc->path.len;
-	j->name_off = sc->path.len - strlen(name);
+	memcpy(j->path, w->path.data, w->path.len + 1);
+	j->path_len = w->path.len;
+	j->name_off = w->path.len - strlen(name);
 	j->walk_size = st->st_size;
 	j->d = d;
 	j->idx = idx;
 	j->ref = f->ref;
 	atomic_fetch_add(&f->ref->refs, 1);
 	d->pending++;
-	queue(sc, j);
+	j->tree_fd = -1;
+	if (!w->nested) {
+		queue(w, j);
+		return 0;
+	}
+	/* a worker's own walk: waiting on the other workers could deadlock them all */
+	sb_scan__hash(w->sc, j);
+	sb_scan__dirref_unref(j->ref);
+	j->ref = NULL;
+	return complete(w, j);
+}
+
+/*
+ * Whether to give a directory to a worker rather than enter it: when one
+ * is idle. A re-scan of an unchanged tree is nearly all metadata system
+ * calls, so the walk itself is spread over the cores this way.
+ */
+static bool want_helper(scanner *sc)
+{
+	if (!sc->share)
+		return false;
+	pthread_mutex_lock(&sc->mu);
+	bool r = (size_t)sc->idle > sc->queued && sc->inflight < MAX_INFLIGHT;
+	pthread_mutex_unlock(&sc->mu);
+	return r;
+}
+
+static int hand_over(walker *w, dnode *parent, size_t idx, int fd)
+{
+	job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		close(fd);
+		return -ENOMEM;
+	}
+	j->tree = true;
+	j->tree_fd = fd;
+	j->path = strndup(w->path.data, w->path.len);
+	if (!j->path) {
+		job_free(j);
+		return -ENOMEM;
+	}
+	j->path_len = w->path.len;
+	j->depth0 = w->depth0 + w->depth;
+	j->d = parent;
+	j->idx = idx;
+	queue(w, j);
 	return 0;
 }
 
-static int visit_dir(scanner *sc, frame *f, const char *name, const struct stat *st)
+static int visit_dir(walker *w, frame *f, const char *name, const struct stat *st)
 {
-	if (st->st_dev != f->d->dev && !(sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
-		warn(sc, sc->path.data, "mount point of another filesystem: not entered");
-		sc->stats.skipped++;
+	if (st->st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
+		warn(w, w->path.data, "mount point of another filesystem: not entered");
+		w->stats.skipped++;
 		return 0;
 	}
-	int r = make_room(sc);
+	int r = make_room(w);
 	if (r < 0)
 		return r;
 	int fd = open_dir_at(f->ref->fd, name);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
-			warn(sc, sc->path.data, "vanished or replaced during the scan; left out");
+			warn(w, w->path.data, "vanished or replaced during the scan; left out");
 			return 0;
 		}
-		return sb_error_errno(sc->err, errno, "open directory '%s'",
-				      qpath(sc, sc->path.data, sc->path.len));
+		return sb_error_errno(w->err, errno, "open directory '%s'",
+				      qpath(w, w->path.data, w->path.len));
 	}
 	struct stat fst;
 	if (fstat(fd, &fst) < 0) {
-		r = sb_error_errno(sc->err, errno, "stat '%s'",
-				   qpath(sc, sc->path.data, sc->path.len));
+		r = sb_error_errno(w->err, errno, "stat '%s'", qpath(w, w->path.data, w->path.len));
 		close(fd);
 		return r;
 	}
-	if (fst.st_dev != f->d->dev && !(sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
+	if (fst.st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
 		close(fd);
-		warn(sc, sc->path.data, "mount point of another filesystem: not entered");
-		sc->stats.skipped++;
+		warn(w, w->path.data, "mount point of another filesystem: not entered");
+		w->stats.skipped++;
 		return 0;
 	}
 	dnode *parent = f->d;
@@ -444,33 +541,37 @@ static int visit_dir(scanner *sc, frame *f, const char *name, const struct stat 
 	e->type = SB_FT_DIR;
 	e->mode = (uint32_t)fst.st_mode & 07777;
 	e->mtime_ns = sb_scan__ts_ns(&fst.st_mtim);
-	dnode *d = dnode_new(sc, parent, parent->tree.n - 1, &fst);
+	dnode *d = dnode_new(w, parent, parent->tree.n - 1, &fst);
 	if (!d) {
 		close(fd);
 		return -ENOMEM;
 	}
 	parent->pending++;
-	sc->stats.dirs++;
-	return push(sc, fd, d); /* f is stale from here on */
+	w->stats.dirs++;
+	if (!w->nested && want_helper(w->sc)) {
+		dnode_free(w, d);
+		return hand_over(w, parent, parent->tree.n - 1, fd);
+	}
+	return push(w, fd, d); /* f is stale from here on */
 }
 
-static int visit_symlink(scanner *sc, frame *f, const char *name, const struct stat *st)
+static int visit_symlink(walker *w, frame *f, const char *name, const struct stat *st)
 {
 	char target[PATH_MAX];
 	ssize_t n = readlinkat(f->ref->fd, name, target, sizeof(target));
 	if (n < 0 && (errno == ENOENT || errno == EINVAL)) {
-		warn(sc, sc->path.data, "vanished or replaced during the scan; left out");
+		warn(w, w->path.data, "vanished or replaced during the scan; left out");
 		return 0;
 	}
 	if (n < 0)
-		return sb_error_errno(sc->err, errno, "readlink '%s'",
-				      qpath(sc, sc->path.data, sc->path.len));
+		return sb_error_errno(w->err, errno, "readlink '%s'",
+				      qpath(w, w->path.data, w->path.len));
 	if (n == 0 || (size_t)n >= sizeof(target))
-		return sb_error_set(sc->err, ENAMETOOLONG,
+		return sb_error_set(w->err, ENAMETOOLONG,
 				    "symlink '%s': target length out of range",
-				    qpath(sc, sc->path.data, sc->path.len));
+				    qpath(w, w->path.data, w->path.len));
 	sb_id id;
-	int r = sb_store_put(sc->store, SB_OBJ_BLOB, target, (size_t)n, &id, sc->err);
+	int r = sb_store_put(w->sc->store, SB_OBJ_BLOB, target, (size_t)n, &id, w->err);
 	if (r < 0)
 		return r;
 	sb_tree_entry *e = sb_tree_add(&f->d->tree, name, strlen(name));
@@ -481,46 +582,46 @@ static int visit_symlink(scanner *sc, frame *f, const char *name, const struct s
 	e->size = (uint64_t)n;
 	e->mtime_ns = sb_scan__ts_ns(&st->st_mtim);
 	e->id = id;
-	sc->stats.symlinks++;
+	w->stats.symlinks++;
 	return 0;
 }
 
-static int visit(scanner *sc, frame *f, const char *name)
+static int visit(walker *w, frame *f, const char *name)
 {
-	sb_buf_truncate(&sc->path, f->path_len);
+	sb_buf_truncate(&w->path, f->path_len);
 	int r = 0;
-	if (sc->path.len)
-		r = sb_buf_putc(&sc->path, '/');
+	if (w->path.len)
+		r = sb_buf_putc(&w->path, '/');
 	if (r >= 0)
-		r = sb_buf_puts(&sc->path, name);
+		r = sb_buf_puts(&w->path, name);
 	if (r < 0)
 		return r;
 	if (strlen(name) > 255) {
 		/* some filesystems (ntfs3, cifs) hand out longer names; trees cannot hold them */
-		warn(sc, sc->path.data, "name longer than 255 bytes: skipped");
-		sc->stats.skipped++;
+		warn(w, w->path.data, "name longer than 255 bytes: skipped");
+		w->stats.skipped++;
 		return 0;
 	}
 	struct stat st;
 	if (fstatat(f->ref->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT) {
-			warn(sc, sc->path.data, "vanished during the scan");
+			warn(w, w->path.data, "vanished during the scan");
 			return 0;
 		}
-		return sb_error_errno(sc->err, errno, "stat '%s'",
-				      qpath(sc, sc->path.data, sc->path.len));
+		return sb_error_errno(w->err, errno, "stat '%s'",
+				      qpath(w, w->path.data, w->path.len));
 	}
-	if (sb_ignore_match(sc->o->ignore, sc->path.data, sc->path.len, S_ISDIR(st.st_mode))) {
-		sc->stats.skipped++;
+	if (sb_ignore_match(w->sc->o->ignore, w->path.data, w->path.len, S_ISDIR(st.st_mode))) {
+		w->stats.skipped++;
 		return 0;
 	}
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
-		return visit_file(sc, f, name, &st);
+		return visit_file(w, f, name, &st);
 	case S_IFDIR:
-		return visit_dir(sc, f, name, &st);
+		return visit_dir(w, f, name, &st);
 	case S_IFLNK:
-		return visit_symlink(sc, f, name, &st);
+		return visit_symlink(w, f, name, &st);
 	case S_IFIFO: {
 		sb_tree_entry *e = sb_tree_add(&f->d->tree, name, strlen(name));
 		if (!e)
@@ -528,21 +629,21 @@ static int visit(scanner *sc, frame *f, const char *name)
 		e->type = SB_FT_FIFO;
 		e->mode = (uint32_t)st.st_mode & 07777;
 		e->mtime_ns = sb_scan__ts_ns(&st.st_mtim);
-		sc->stats.fifos++;
+		w->stats.fifos++;
 		return 0;
 	}
 	case S_IFSOCK:
-		warn(sc, sc->path.data, "socket: skipped");
+		warn(w, w->path.data, "socket: skipped");
 		break;
 	case S_IFCHR:
 	case S_IFBLK:
-		warn(sc, sc->path.data, "device node: skipped");
+		warn(w, w->path.data, "device node: skipped");
 		break;
 	default:
-		warn(sc, sc->path.data, "unknown file type: skipped");
+		warn(w, w->path.data, "unknown file type: skipped");
 		break;
 	}
-	sc->stats.skipped++;
+	w->stats.skipped++;
 	return 0;
 }
 
@@ -557,38 +658,106 @@ static size_t fd_budget(int threads)
 	return (size_t)MAX(4, MIN(b, 1024));
 }
 
-static int walk(scanner *sc, int root_fd)
+static void walker_init(walker *w, scanner *sc, bool nested, size_t budget)
 {
-	int fd = open_dir_at(root_fd, ".");
-	if (fd < 0)
-		return sb_error_errno(sc->err, errno, "open the directory to scan");
+	w->sc = sc;
+	w->nested = nested;
+	w->budget = budget;
+	atomic_init(&w->own_open, 0);
+	w->open_dirs = nested ? &w->own_open : &sc->open_dirs;
+	w->path = (sb_buf)SB_BUF_INIT;
+	w->warnings = (sb_buf)SB_BUF_INIT;
+}
+
+static void walker_release(walker *w)
+{
+	while (w->depth > 0)
+		frame_release(w, &w->stack[--w->depth]);
+	while (w->live)
+		dnode_free(w, w->live);
+	free(w->stack);
+	w->stack = NULL;
+	sb_buf_release(&w->path);
+	sb_buf_release(&w->warnings);
+}
+
+/* Walks the directory at fd (owned) whose path is w->path. */
+static int walk(walker *w, int fd)
+{
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		close(fd);
-		return sb_error_errno(sc->err, errno, "stat the directory to scan");
+		if (w->nested)
+			return sb_error_errno(w->err, errno, "stat '%s'",
+					      qpath(w, w->path.data, w->path.len));
+		return sb_error_errno(w->err, errno, "stat the directory to scan");
 	}
-	dnode *root = dnode_new(sc, NULL, 0, &st);
+	dnode *root = dnode_new(w, NULL, 0, &st);
 	if (!root) {
 		close(fd);
 		return -ENOMEM;
 	}
-	int r = push(sc, fd, root);
-	while (r >= 0 && sc->depth > 0) {
-		r = drain(sc, false);
+	int r = push(w, fd, root);
+	while (r >= 0 && w->depth > 0) {
+		if (w->nested && atomic_load(&w->sc->abort)) {
+			r = -ECANCELED;
+			break;
+		}
+		r = drain(w, false);
 		if (r < 0)
 			break;
-		progress(sc);
-		frame *f = &sc->stack[sc->depth - 1];
+		progress(w);
+		frame *f = &w->stack[w->depth - 1];
 		if (f->next == f->names.n)
-			r = pop(sc);
+			r = pop(w);
 		else
-			r = visit(sc, f, sb_dirnames_name(&f->names, f->next++));
+			r = visit(w, f, sb_dirnames_name(&f->names, f->next++));
 	}
 	if (r < 0)
-		fail(sc, r);
-	while (sc->inflight > 0)
-		drain(sc, true);
-	return sc->r;
+		fail(w, r);
+	while (!w->nested && w->sc->inflight > 0)
+		drain(w, true);
+	return w->r;
+}
+
+void sb_scan__walk_subtree(scanner *sc, job *j)
+{
+	walker *w = calloc(1, sizeof(*w));
+	j->err = calloc(1, sizeof(*j->err));
+	if (!w || !j->err) {
+		free(w);
+		j->r = -ENOMEM;
+		return;
+	}
+	*j->err = (sb_error)SB_ERROR_INIT;
+	walker_init(w, sc, true, sc->share);
+	j->nested = w;
+	w->err = j->err;
+	w->depth0 = j->depth0;
+	if (atomic_load(&sc->abort)) {
+		j->r = -ECANCELED;
+		return;
+	}
+	int r = sb_buf_append(&w->path, j->path, j->path_len);
+	if (r >= 0)
+		r = sb_buf_putc(&w->path, '\0');
+	if (r >= 0) {
+		w->path.len = j->path_len;
+		int fd = j->tree_fd;
+		j->tree_fd = -1;
+		r = walk(w, fd);
+	}
+	if (r >= 0 && !w->have_root)
+		r = sb_error_set(w->err, EIO, "walk of '%s' ended without a tree",
+				 qpath(w, j->path, j->path_len));
+	j->r = r < 0 ? r : 0;
+	if (r >= 0)
+		j->id = w->root;
+	/* only what the caller's thread needs: warnings and stats */
+	while (w->depth > 0)
+		frame_release(w, &w->stack[--w->depth]);
+	while (w->live)
+		dnode_free(w, w->live);
 }
 
 int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_root,
@@ -600,7 +769,6 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 		return -ENOMEM;
 	sc->store = s;
 	sc->o = opts ? opts : &none;
-	sc->err = err;
 	pthread_mutex_init(&sc->mu, NULL);
 	pthread_cond_init(&sc->work_cv, NULL);
 	pthread_condattr_t ca;
@@ -612,7 +780,19 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	atomic_init(&sc->open_dirs, 0);
 	int n = sc->o->threads > 0 ? sc->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	n = MAX(1, MIN(n, 64));
-	sc->budget = fd_budget(n);
+	size_t budget = fd_budget(n);
+	/*
+	 * Each nested walk gets a share of the budget (and one fd while queued);
+	 * with too few fds to go round, the caller's thread walks alone.
+	 */
+	size_t share = budget / (2 * (size_t)n);
+	if (share >= 16)
+		sc->share = share;
+	else
+		share = 0;
+	walker *w = &sc->main;
+	walker_init(w, sc, false, budget - (size_t)n * (share + 1));
+	w->err = err;
 	sc->threads = calloc((size_t)n, sizeof(pthread_t));
 	int r = sc->threads ? 0 : -ENOMEM;
 	for (int i = 0; r >= 0 && i < n; i++) {
@@ -624,10 +804,12 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	}
 	if (r >= 0 && sc->o->cache)
 		sb_statcache_begin(sc->o->cache);
-	if (r >= 0)
-		r = walk(sc, root_fd);
-	else
-		fail(sc, r);
+	if (r >= 0) {
+		int fd = open_dir_at(root_fd, ".");
+		r = fd < 0 ? sb_error_errno(err, errno, "open the directory to scan") : walk(w, fd);
+	} else {
+		fail(w, r);
+	}
 
 	pthread_mutex_lock(&sc->mu);
 	sc->stop = true;
@@ -635,19 +817,19 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	pthread_mutex_unlock(&sc->mu);
 	for (int i = 0; i < sc->n_threads; i++)
 		pthread_join(sc->threads[i], NULL);
-	while (sc->depth > 0)
-		frame_release(sc, &sc->stack[--sc->depth]);
-	while (sc->live)
-		dnode_free(sc, sc->live);
-	free(sc->stack);
+	while (sc->q_head) {
+		job *j = sc->q_head;
+		sc->q_head = j->next;
+		job_free(j);
+	}
+	walker_release(w);
 	free(sc->threads);
-	sb_buf_release(&sc->path);
-	if (r >= 0 && !sc->have_root)
+	if (r >= 0 && !w->have_root)
 		r = sb_error_set(err, EIO, "scan ended without a root tree");
 	if (r >= 0) {
-		*ret_root = sc->root;
+		*ret_root = w->root;
 		if (ret_stats)
-			*ret_stats = sc->stats;
+			*ret_stats = w->stats;
 	}
 	pthread_mutex_destroy(&sc->mu);
 	pthread_cond_destroy(&sc->work_cv);

@@ -9,6 +9,8 @@
  * never follows a symlink, never builds a path string to open anything (so
  * paths longer than PATH_MAX work), does not cross into another filesystem's
  * mount unless SB_SCAN_CROSS_MOUNTS, and hashes file content on all cores.
+ * The walk itself is spread too: a subtree may be handed to an idle worker
+ * thread; the tree, the stats and the warnings are the same either way.
  * Sockets and device nodes are skipped and reported through warn().
  *
  * A stat cache (statcache.h) makes a re-scan of an unchanged tree hash

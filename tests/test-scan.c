@@ -8,7 +8,9 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -439,6 +441,120 @@ TEST(other_filesystems_are_not_entered)
 	sb_tree_entry_release(&e);
 	sb_store_free(s);
 	ASSERT_OK(umount("ws/mnt"));
+}
+
+/*
+ * The walk is spread over the worker threads (subtrees handed to idle ones);
+ * the result must not depend on it: same root id, same stats, same warnings,
+ * all delivered on the calling thread, with and without the stat cache.
+ */
+static pthread_t scan_caller;
+static bool warned_elsewhere;
+
+static void collect_warning_here(void *userdata, const char *path, const char *why)
+{
+	if (!pthread_equal(pthread_self(), scan_caller))
+		warned_elsewhere = true;
+	collect_warning(userdata, path, why);
+}
+
+static void scan_threads(sb_store *s, sb_statcache *cache, const sb_ignore *ign, int threads,
+			 sb_id *root, sb_scan_stats *st, char **ret_warnings)
+{
+	sb_error err = SB_ERROR_INIT;
+	int fd = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	sb_buf_truncate(&warnings, 0);
+	scan_caller = pthread_self();
+	sb_scan_opts o = {
+	    .cache = cache, .ignore = ign, .threads = threads, .warn = collect_warning_here};
+	if (sb_scan_run(s, fd, &o, root, st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "scan with %d threads: %s", threads, err.msg);
+	close(fd);
+	ASSERT_FALSE(warned_elsewhere);
+	/* warnings come in walk order only per thread: compare them sorted */
+	ASSERT_OK(sb_buf_putc(&warnings, '\0'));
+	FILE *f = fopen("warn-list", "w");
+	ASSERT_TRUE(f != NULL);
+	fputs(warnings.data, f);
+	fclose(f);
+	ASSERT_EQ(sb_test_sh("LC_ALL=C sort warn-list > warn-sorted"), 0);
+	char *data;
+	size_t len;
+	ASSERT_OK(sb_read_file_at(AT_FDCWD, "warn-sorted", 1 << 20, &data, &len, &err));
+	*ret_warnings = strndup(data, len);
+	free(data);
+}
+
+TEST(parallel_walk_gives_the_same_tree)
+{
+	bool mounted = false;
+	if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+		mounted = true;
+	ASSERT_EQ(
+	    sb_test_sh(
+		"mkdir ws && cd ws && for a in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do "
+		"for b in x 'y z' $'nl\\n' -dash $'\\xff\\xfe' q; do "
+		"mkdir -p \"d$a/$b/deeper/still\" && echo \"$a$b\" > \"d$a/$b/f\" && "
+		"echo o > \"d$a/$b/x.o\" && echo s > \"d$a/$b/deeper/still/g\" && "
+		"ln -s ../f \"d$a/$b/deeper/ln\" && ln -s /nowhere \"d$a/$b/dangling\"; "
+		"done; mkfifo d$a/fifo; mkdir -p d$a/skipme/sub && echo k > d$a/skipme/sub/k; "
+		"done && mkdir -p mnt && echo top > top && mkdir empty"),
+	    0);
+	for (int i = 0; i < 4; i++) {
+		/* a socket deep down: a warning from inside a handed-over subtree */
+		int sk = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_OK(sk);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "ws/d%d/q/deeper/sock", i * 3);
+		ASSERT_OK(bind(sk, (struct sockaddr *)&sa, sizeof(sa)));
+		close(sk);
+	}
+	if (mounted && mount("tmpfs", "ws/mnt", "tmpfs", 0, "size=1m") < 0)
+		mounted = false;
+	if (mounted)
+		ASSERT_EQ(sb_test_sh("echo inside > ws/mnt/on-tmpfs"), 0);
+	sleep_ms(50); /* older than the first scan's stamp, by more than a clock tick */
+
+	sb_error err = SB_ERROR_INIT;
+	sb_ignore *ign;
+	ASSERT_OK(sb_ignore_new(&ign));
+	ASSERT_OK(sb_ignore_add(ign, "*.o", &err));
+	ASSERT_OK(sb_ignore_add(ign, "skipme/", &err));
+	sb_store *s = open_store();
+	sb_statcache *c1, *c4;
+	ASSERT_OK(sb_statcache_new(&c1));
+	ASSERT_OK(sb_statcache_new(&c4));
+	sb_id r1, r4;
+	sb_scan_stats s1, s4;
+	char *w1, *w4;
+	for (int pass = 0; pass < 2; pass++) {
+		scan_threads(s, c1, ign, 1, &r1, &s1, &w1);
+		scan_threads(s, c4, ign, 4, &r4, &s4, &w4);
+		ASSERT_TRUE(sb_id_eq(&r1, &r4));
+		ASSERT_EQ(memcmp(&s1, &s4, sizeof(s1)), 0);
+		ASSERT_STREQ(w1, w4);
+		ASSERT_EQ(s1.files, 1 + 16 * 6 * 2);
+		ASSERT_EQ(s1.symlinks, 16 * 6 * 2);
+		ASSERT_EQ(s1.fifos, 16);
+		ASSERT_EQ(s1.dirs, 16 * (1 + 6 * 3) + 1 + (mounted ? 0 : 1));
+		ASSERT_EQ(s1.skipped, 16 * 6 + 16 + 4 + (mounted ? 1 : 0));
+		ASSERT_EQ(s1.cache_hits, pass ? s1.files : 0);
+		ASSERT_TRUE(strstr(w1, "d9/q/deeper/sock: socket") != NULL);
+		if (mounted)
+			ASSERT_TRUE(strstr(w1, "mnt: mount point") != NULL);
+		free(w1);
+		free(w4);
+		/* the next pass looks up what this one recorded */
+		ASSERT_OK(sb_statcache_save(c1, AT_FDCWD, "i1", &err));
+		ASSERT_OK(sb_statcache_save(c4, AT_FDCWD, "i4", &err));
+	}
+	sb_statcache_free(c1);
+	sb_statcache_free(c4);
+	sb_ignore_free(ign);
+	sb_store_free(s);
+	if (mounted)
+		ASSERT_OK(umount("ws/mnt"));
 }
 
 /*
