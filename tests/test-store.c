@@ -548,25 +548,31 @@ TEST(truncated_pack)
 	sb_store_free(s);
 }
 
+/* A store of n objects in one pack whose idx has byte off flipped; its file name in name. */
+static void store_with_damaged_idx(sb_id *ids, unsigned n, off_t off, char name[128])
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, n, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *idx = only_file(".idx");
+	snprintf(name, 128, "%s", strrchr(idx, '/') + 1);
+	flip_byte(idx, off);
+}
+
 TEST(corrupt_idx_checksum)
 {
 	enum { N = 50 };
 	static sb_id ids[N];
-	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
-	put_range(s, 0, N, ids);
-	ASSERT_OK(sb_store_flush(s, NULL));
-	sb_store_free(s);
-	const char *idx = only_file(".idx");
 	char idx_name[128];
-	snprintf(idx_name, sizeof(idx_name), "%s", strrchr(idx, '/') + 1);
-	flip_byte(idx, SB_IDX_HEADER_LEN + 7);
+	store_with_damaged_idx(ids, N, SB_IDX_HEADER_LEN + 7, idx_name);
 
 	/*
 	 * Open maps indexes without hashing them (verify does): the damaged
 	 * entry's id is not one anybody asks for, the others still work, and
 	 * verify names the index.
 	 */
-	s = open_store(SB_STORE_WRITE);
+	sb_store *s = open_store(SB_STORE_WRITE);
 	void *data;
 	size_t len;
 	ASSERT_OK(sb_store_get(s, &ids[3], 0, NULL, &data, &len, NULL));
@@ -584,16 +590,10 @@ TEST(corrupt_idx_header)
 {
 	enum { N = 50 };
 	static sb_id ids[N];
-	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
-	put_range(s, 0, N, ids);
-	ASSERT_OK(sb_store_flush(s, NULL));
-	sb_store_free(s);
-	const char *idx = only_file(".idx");
 	char idx_name[128];
-	snprintf(idx_name, sizeof(idx_name), "%s", strrchr(idx, '/') + 1);
-	flip_byte(idx, 13); /* the count */
+	store_with_damaged_idx(ids, N, 13, idx_name); /* the count */
 
-	s = open_store(SB_STORE_WRITE); /* open still works: verify must run */
+	sb_store *s = open_store(SB_STORE_WRITE); /* open still works: verify must run */
 	ASSERT_FALSE(sb_store_has(s, &ids[3]));
 	void *data;
 	size_t len;
