@@ -86,19 +86,13 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		goto out;
 
 	/* The state we are about to change, kept so the restore can be undone. */
-	sb_progress p;
-	sb_progress_init(&p, cli, "saving current state");
 	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
 	co.flags = dry ? SB_CAPTURE_DRY : 0;
 	co.reason = "pre-restore";
 	co.excludes = (const char *const *)target.exclusions;
 	co.cache = cache;
-	co.progress = sb_progress_scan;
-	co.warn = sb_progress_warn;
-	co.userdata = &p;
 	sb_capture_result pre;
-	r = sb_capture(w, &co, &pre, &err);
-	sb_progress_done(&p);
+	r = sb_progress_capture(cli, "saving current state", w, &co, &pre, &err);
 	if (r < 0)
 		goto out;
 	t1 = now_ms();

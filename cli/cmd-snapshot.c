@@ -72,18 +72,12 @@ int cmd_snapshot(sb_cli *cli, int argc, char **argv)
 	if (sb_workspace_lock(w, 0, &err) < 0)
 		return sb_cli_fail(cli, &err);
 
-	sb_progress p;
-	sb_progress_init(&p, cli, "snapshot");
 	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
 	co.reason = "manual";
 	co.message = message;
 	co.excludes = excludes;
-	co.progress = sb_progress_scan;
-	co.warn = sb_progress_warn;
-	co.userdata = &p;
 	sb_capture_result res;
-	int r = sb_capture(w, &co, &res, &err);
-	sb_progress_done(&p);
+	int r = sb_progress_capture(cli, "snapshot", w, &co, &res, &err);
 	if (r < 0)
 		return sb_cli_fail(cli, &err);
 

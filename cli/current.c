@@ -8,17 +8,11 @@ int sb_cli_scan_current(sb_cli *cli, sb_workspace *w, char *const *excludes, sb_
 {
 	/* Save the stat cache only when no other snapbox is writing. */
 	bool locked = sb_workspace_lock(w, 0, NULL) >= 0;
-	sb_progress p;
-	sb_progress_init(&p, cli, "scanning");
 	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
 	co.flags = SB_CAPTURE_DRY | (locked ? SB_CAPTURE_SAVE_CACHE : 0);
 	co.excludes = (const char *const *)excludes;
-	co.progress = sb_progress_scan;
-	co.warn = sb_progress_warn;
-	co.userdata = &p;
 	sb_capture_result res;
-	int r = sb_capture(w, &co, &res, err);
-	sb_progress_done(&p);
+	int r = sb_progress_capture(cli, "scanning", w, &co, &res, err);
 	if (locked)
 		sb_workspace_unlock(w);
 	if (r < 0)

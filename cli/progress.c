@@ -55,3 +55,16 @@ void sb_progress_warn(void *userdata, const char *path, const char *why)
 	sb_cli_put_path(stderr, path, strlen(path));
 	fprintf(stderr, ": %s\n", why);
 }
+
+int sb_progress_capture(sb_cli *cli, const char *label, sb_workspace *w, sb_capture_opts *co,
+			sb_capture_result *ret, sb_error *err)
+{
+	sb_progress p;
+	sb_progress_init(&p, cli, label);
+	co->progress = sb_progress_scan;
+	co->warn = sb_progress_warn;
+	co->userdata = &p;
+	int r = sb_capture(w, co, ret, err);
+	sb_progress_done(&p);
+	return r;
+}

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "capture.h"
 #include "cli.h"
 #include "scan.h"
 
@@ -30,3 +31,10 @@ void sb_progress_scan(void *userdata, const sb_scan_stats *so_far);
 void sb_progress_done(sb_progress *p);
 /* The scanner's warning callback: "warning: 'path': why" (userdata: sb_progress). */
 void sb_progress_warn(void *userdata, const char *path, const char *why);
+
+/*
+ * sb_capture() with a progress line labelled label and warnings on stderr:
+ * sets co's progress, warn and userdata.
+ */
+int sb_progress_capture(sb_cli *cli, const char *label, sb_workspace *w, sb_capture_opts *co,
+			sb_capture_result *ret, sb_error *err);

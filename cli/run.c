@@ -221,18 +221,12 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return drop_session(cli, w, &sb, &err);
 
 	/* 3. The baseline: reused when the workspace is unchanged. */
-	sb_progress p;
-	sb_progress_init(&p, cli, "baseline");
 	sb_capture_opts co = SB_CAPTURE_OPTS_INIT;
 	co.reason = "baseline";
 	co.command = o->argv;
 	co.isolation = layers;
-	co.progress = sb_progress_scan;
-	co.warn = sb_progress_warn;
-	co.userdata = &p;
 	sb_capture_result base;
-	r = sb_capture(w, &co, &base, &err);
-	sb_progress_done(&p);
+	r = sb_progress_capture(cli, "baseline", w, &co, &base, &err);
 	if (r < 0)
 		return drop_session(cli, w, &sb, &err);
 	sb_cli_info(cli, "baseline: snapshot %" PRId64 "%s", base.id,

@@ -34,7 +34,7 @@ typedef struct stager {
 	int upper_fd;
 	const sb_changes *changes;
 	sb_edit *edits;
-	size_t *todo;	     /* indices of the files and symlinks, for the workers */
+	size_t *contents;    /* indices of the files and symlinks, for the workers */
 	parent_dir *parents; /* one per worker */
 	atomic_uint_fast64_t files, bytes, stripped;
 } stager;
@@ -149,7 +149,7 @@ static int stage_symlink(stager *sg, parent_dir *pd, const sb_change *c, sb_tree
 static int stage_content(void *ctx, unsigned worker, size_t i, sb_error *err)
 {
 	stager *sg = ctx;
-	size_t k = sg->todo[i];
+	size_t k = sg->contents[i];
 	const sb_change *c = &sg->changes->v[k];
 	sb_tree_entry *e = &sg->edits[k].entry;
 	parent_dir *pd = &sg->parents[worker];
@@ -157,7 +157,7 @@ static int stage_content(void *ctx, unsigned worker, size_t i, sb_error *err)
 				    : stage_symlink(sg, pd, c, e, err);
 }
 
-static int stage_contents(stager *sg, size_t n_todo, sb_error *err)
+static int stage_contents(stager *sg, size_t n_contents, sb_error *err)
 {
 	int threads = sb_workers_count(0);
 	_cleanup_free_ parent_dir *parents = calloc((size_t)threads, sizeof(*parents));
@@ -168,7 +168,7 @@ static int stage_contents(stager *sg, size_t n_todo, sb_error *err)
 	sg->parents = parents;
 	/* safefs reads its environment switch on first use: here, not racing in the workers. */
 	(void)sb_safefs_fallback_forced();
-	int r = sb_workers_for(n_todo, threads, stage_content, sg, err);
+	int r = sb_workers_for(n_contents, threads, stage_content, sg, err);
 	for (int t = 0; t < threads; t++)
 		CLOSE_FD(parents[t].fd);
 	sg->parents = NULL;
@@ -181,15 +181,15 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 	sb_stage_stats st = {0};
 	size_t n = changes->n;
 	_cleanup_free_ sb_edit *edits = calloc(n ? n : 1, sizeof(*edits));
-	_cleanup_free_ size_t *todo = calloc(n ? n : 1, sizeof(*todo));
-	if (!edits || !todo)
+	_cleanup_free_ size_t *contents = calloc(n ? n : 1, sizeof(*contents));
+	if (!edits || !contents)
 		return -ENOMEM;
 	stager sg = {
-	    .s = s, .upper_fd = upper_fd, .changes = changes, .edits = edits, .todo = todo};
+	    .s = s, .upper_fd = upper_fd, .changes = changes, .edits = edits, .contents = contents};
 	atomic_init(&sg.files, 0);
 	atomic_init(&sg.bytes, 0);
 	atomic_init(&sg.stripped, 0);
-	size_t n_todo = 0;
+	size_t n_contents = 0;
 	for (size_t i = 0; i < n; i++) {
 		const sb_change *c = &changes->v[i];
 		sb_edit *e = &edits[i];
@@ -206,7 +206,7 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 		switch (c->type) {
 		case SB_FT_REG:
 		case SB_FT_SYMLINK:
-			todo[n_todo++] = i;
+			contents[n_contents++] = i;
 			break;
 		case SB_FT_FIFO:
 			e->entry.type = SB_FT_FIFO;
@@ -220,7 +220,7 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 					    c->path);
 		}
 	}
-	int r = stage_contents(&sg, n_todo, err);
+	int r = stage_contents(&sg, n_contents, err);
 	if (r >= 0)
 		r = sb_tree_edit(s, base_root, edits, n, ret_root, NULL, err);
 	if (r < 0)

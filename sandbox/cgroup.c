@@ -442,6 +442,16 @@ int sb_cgroup_kill_all(sb_cgroup *cg, sb_error *err)
 					   : sb_cgroup__v1_kill(cg, err);
 }
 
+/* join_fd is procs_fd itself on v2: closed once. */
+static void dir_close(struct sb_cgroup__dir *d)
+{
+	if (d->join_fd != d->procs_fd)
+		CLOSE_FD(d->join_fd);
+	d->join_fd = -1;
+	CLOSE_FD(d->procs_fd);
+	CLOSE_FD(d->dir_fd);
+}
+
 int sb_cgroup_destroy(sb_cgroup *cg, sb_error *err)
 {
 	int r, ret = 0;
@@ -453,11 +463,7 @@ int sb_cgroup_destroy(sb_cgroup *cg, sb_error *err)
 		ret = r;
 	for (size_t i = cg->n_dirs; i-- > 0;) {
 		struct sb_cgroup__dir *d = &cg->dirs[i];
-		if (d->join_fd != d->procs_fd)
-			CLOSE_FD(d->join_fd);
-		d->join_fd = -1;
-		CLOSE_FD(d->procs_fd);
-		CLOSE_FD(d->dir_fd);
+		dir_close(d);
 		cg->procs_fds[i] = -1;
 		cg->join_fds[i] = -1;
 		if (!d->created)
@@ -485,12 +491,8 @@ void sb_cgroup_free(sb_cgroup *cg)
 		return;
 	if (!cg->destroyed)
 		(void)sb_cgroup_destroy(cg, NULL);
-	for (size_t i = 0; i < SB_CG_MAX_DIRS; i++) {
-		if (cg->dirs[i].join_fd != cg->dirs[i].procs_fd)
-			CLOSE_FD(cg->dirs[i].join_fd);
-		CLOSE_FD(cg->dirs[i].procs_fd);
-		CLOSE_FD(cg->dirs[i].dir_fd);
-	}
+	for (size_t i = 0; i < SB_CG_MAX_DIRS; i++)
+		dir_close(&cg->dirs[i]);
 	free(cg);
 }
 

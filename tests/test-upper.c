@@ -830,7 +830,7 @@ TEST(overlay_is_volatile_unless_durable)
 			 * looks inside.)
 			 */
 			if (!userns)
-				ASSERT_EQ(sb_test_sh("test -d %s/work/incompat/volatile", w),
+				ASSERT_EQ(sb_test_sh("test -d %s/%s", w, "work/incompat/volatile"),
 					  durable ? 1 : 0);
 		}
 	}
