@@ -6,6 +6,7 @@
 
 #include "capture.h"
 #include "changelist.h"
+#include "detach.h"
 #include "overlay.h"
 #include "progress.h"
 #include "run.h"
@@ -251,6 +252,8 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	r = sb_sandbox_release(sb, &err);
 	if (r >= 0)
 		r = sb_sandbox_wait(sb, &res, &err);
+	/* Freeing the overlay's dentries and inodes goes to the background (sandbox.h). */
+	sb_detach_close(sb_sandbox_take_workspace_fd(sb));
 	sb_sandbox_freep(&sb);
 	sb_isolation_report rep = {0};
 	sb_error ferr = SB_ERROR_INIT;
@@ -276,8 +279,10 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sb_id staged;
 	sb_stage_stats sst = {0};
 	/* Only the xattr namespace the mount used is trusted: the command can set the other. */
-	r = sb_upper_read_path(upper, sb_sandbox_uses_userns(&cfg) ? SB_UPPER_USERXATTR : 0,
-			       &changes, &err);
+	sb_upper_flags uf = SB_UPPER_PLAIN_FILES;
+	if (sb_sandbox_uses_userns(&cfg))
+		uf |= SB_UPPER_USERXATTR;
+	r = sb_upper_read_path(upper, uf, &changes, &err);
 	_cleanup_close_ int upper_fd = r < 0 ? -1 : open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r >= 0 && upper_fd < 0)
 		r = sb_error_errno(&err, errno, "open '%s'", upper);

@@ -102,21 +102,27 @@ static int grow(uint8_t **buf, size_t *cap, size_t want)
 	return 0;
 }
 
-/* A file being read from offset 0 whatever its fd offset; a pipe as it comes. */
+/*
+ * A file being read from offset 0 whatever its fd offset; a pipe as it comes.
+ * Up to EOF, or up to end when the caller knows the size (UINT64_MAX: EOF).
+ */
 typedef struct reader {
 	int fd;
 	bool seekable;
-	uint64_t pos;
+	uint64_t pos, end;
 	bool eof;
 } reader;
 
-/* Reads into buf[*fill..cap); sets r->eof on a zero read. */
+/* Reads into buf[*fill..cap); sets r->eof on a zero read or at r->end. */
 static int fill_some(reader *rd, uint8_t *buf, size_t cap, size_t *fill, sb_error *err)
 {
+	size_t want = cap - *fill;
+	if (rd->end - rd->pos < want)
+		want = (size_t)(rd->end - rd->pos);
 	ssize_t n;
 	for (;;) {
-		n = rd->seekable ? pread(rd->fd, buf + *fill, cap - *fill, (off_t)rd->pos)
-				 : read(rd->fd, buf + *fill, cap - *fill);
+		n = rd->seekable ? pread(rd->fd, buf + *fill, want, (off_t)rd->pos)
+				 : read(rd->fd, buf + *fill, want);
 		if (n >= 0)
 			break;
 		if (errno == ESPIPE && rd->seekable && rd->pos == 0) {
@@ -127,28 +133,35 @@ static int fill_some(reader *rd, uint8_t *buf, size_t cap, size_t *fill, sb_erro
 			return sb_error_errno(err, errno, "read file content at offset %" PRIu64,
 					      rd->pos);
 	}
-	if (n == 0)
-		rd->eof = true;
+	if (n == 0 && rd->end != UINT64_MAX && rd->pos < rd->end)
+		return sb_error_set(err, EIO,
+				    "file shrank to %" PRIu64 " bytes while read, from %" PRIu64,
+				    rd->pos, rd->end);
 	*fill += (size_t)n;
 	rd->pos += (uint64_t)n;
+	if (n == 0 || rd->pos == rd->end)
+		rd->eof = true;
 	return 0;
 }
 
-static int content_fd(const emitter *em, int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err)
+/* size: what the caller knows it holds, read exactly; UINT64_MAX: up to EOF. */
+static int content_fd(const emitter *em, int fd, uint64_t size, sb_id *ret_id, uint64_t *ret_size,
+		      sb_error *err)
 {
 	/* Size the first buffer by fstat so that the common small file costs one
 	 * small allocation; the size is only a hint, EOF decides. */
 	struct stat st;
-	size_t hint = 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-		hint = (uint64_t)st.st_size < STREAM_BUF ? (size_t)st.st_size : STREAM_BUF;
+	uint64_t expect = size;
+	if (expect == UINT64_MAX && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		expect = (uint64_t)st.st_size;
+	size_t hint = expect == UINT64_MAX ? 0 : (size_t)MIN(expect, (uint64_t)STREAM_BUF);
 	size_t cap = 0;
 	_cleanup_free_ uint8_t *buf = NULL;
 	if (grow(&buf, &cap, MAX(hint + 1, (size_t)4096)) < 0)
 		return sb_error_errno(err, ENOMEM, "read buffer");
 
 	size_t fill = 0;
-	reader rd = {fd, true, 0, false};
+	reader rd = {fd, true, 0, size, size == 0};
 	while (!rd.eof && fill <= SB_CONTENT_CHUNK_MIN_FILE) {
 		if (fill == cap && grow(&buf, &cap, MIN(cap * 2, (size_t)STREAM_BUF)) < 0)
 			return sb_error_errno(err, ENOMEM, "read buffer");
@@ -210,7 +223,14 @@ static int content_fd(const emitter *em, int fd, sb_id *ret_id, uint64_t *ret_si
 int sb_content_store_fd(sb_store *s, int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err)
 {
 	emitter em = {s};
-	return content_fd(&em, fd, ret_id, ret_size, err);
+	return content_fd(&em, fd, UINT64_MAX, ret_id, ret_size, err);
+}
+
+int sb_content_store_sized(sb_store *s, int fd, uint64_t size, sb_id *ret_id, sb_error *err)
+{
+	emitter em = {s};
+	uint64_t n;
+	return content_fd(&em, fd, size, ret_id, &n, err);
 }
 
 int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_id, sb_error *err)
@@ -222,7 +242,7 @@ int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_i
 int sb_content_hash_fd(int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err)
 {
 	emitter em = {NULL};
-	return content_fd(&em, fd, ret_id, ret_size, err);
+	return content_fd(&em, fd, UINT64_MAX, ret_id, ret_size, err);
 }
 
 /* ---- reading back ---- */

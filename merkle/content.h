@@ -31,6 +31,13 @@
  */
 int sb_content_store_fd(sb_store *s, int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err);
 
+/*
+ * Same, for a regular file the caller has just fstat'ed and that nobody writes
+ * to any more (a finished run's upper layer): reads exactly size bytes, which
+ * saves the fstat and the read that would meet EOF. Fewer bytes is -EIO.
+ */
+int sb_content_store_sized(sb_store *s, int fd, uint64_t size, sb_id *ret_id, sb_error *err);
+
 /* Same, for bytes in memory (tests, apply of small files). */
 int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_id, sb_error *err);
 

@@ -98,10 +98,11 @@ static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_en
 	if (!S_ISREG(sb.st_mode))
 		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
 				    c->path);
-	uint64_t size;
-	int r = sb_content_store_fd(sg->s, fd, &e->id, &size, err);
+	/* The sandbox is gone: nothing writes to the upper any more, the size is final. */
+	uint64_t size = (uint64_t)sb.st_size;
+	int r = sb_content_store_sized(sg->s, fd, size, &e->id, err);
 	if (r < 0)
-		return r;
+		return sb_error_prefix(err, "staged '%s'", c->path);
 	e->type = SB_FT_REG;
 	/*
 	 * The command is an adversary: a setuid or setgid bit it set would become

@@ -1,28 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-#include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 
+#include "detach.h"
 #include "fileio.h"
 #include "trash.h"
 
 #define TRASH "trash"
-
-/* ioprio_set(2): no libc wrapper. */
-#define IOPRIO_WHO_PROCESS 1
-#define IOPRIO_CLASS_BE	   2
-#define IOPRIO_PRIO(c, l)  (((c) << 13) | (l))
 
 static int open_trash(int area_fd, bool create, sb_error *err)
 {
@@ -124,68 +112,10 @@ static int empty_once(int tfd, sb_error *err)
 	return r;
 }
 
-/* Everything but fd 0..2 and keep; close_range(2) where the kernel has it. */
-static void close_others(int keep)
+/* The cleaner, in a detached process (detach.h), holding the trash lock on tfd. */
+static void cleaner(int tfd, void *userdata)
 {
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0) == 0 &&
-	    (keep == 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0) == 0))
-		return;
-#endif
-	DIR *d = opendir("/proc/self/fd");
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			char *end;
-			long fd = strtol(de->d_name, &end, 10);
-			if (*end == 0 && fd > 2 && fd != keep && fd != dirfd(d))
-				close((int)fd);
-		}
-		closedir(d);
-		return;
-	}
-	struct rlimit rl;
-	long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)MIN(rl.rlim_cur, 1u << 20) : 1024;
-	for (long fd = 3; fd < max; fd++)
-		if (fd != keep)
-			close((int)fd);
-}
-
-/*
- * The cleaner process, holding the trash lock on tfd. Detached from
- * everything snapbox had open: a terminal, stdio pipes someone waits on to
- * close (a test harness, a benchmark), the workspace lock's fd.
- */
-_noreturn_ static void cleaner(int tfd)
-{
-	/* Above stdio first: with fd 0 closed at start-up, tfd may be 0. */
-	int hi = fcntl(tfd, F_DUPFD_CLOEXEC, 3);
-	if (hi < 0)
-		_exit(1);
-	tfd = hi;
-	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int i = 0; i < 3 && nul >= 0; i++)
-		if (nul != i)
-			dup2(nul, i);
-	close_others(tfd);
-	if (tfd != 3 && dup3(tfd, 3, O_CLOEXEC) == 3) {
-		close(tfd);
-		tfd = 3;
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	(void)chdir("/");
-	(void)prctl(PR_SET_NAME, "snapbox-trash", 0, 0, 0);
-	/*
-	 * Low priority, but not the idle classes: on a busy machine those can
-	 * starve the cleaner for as long as the load lasts.
-	 */
-	(void)setpriority(PRIO_PROCESS, 0, 19);
-	(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO(IOPRIO_CLASS_BE, 7));
+	(void)userdata;
 	/* A deep tree takes an fd per level (sb_remove_tree_at). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -203,7 +133,6 @@ _noreturn_ static void cleaner(int tfd)
 		if (r < 0 || dir_is_empty(tfd) != 0)
 			break;
 	}
-	_exit(0);
 }
 
 int sb_trash_clean(int area_fd, sb_error *err)
@@ -221,51 +150,11 @@ int sb_trash_clean(int area_fd, sb_error *err)
 	/* Held: its cleaner looks again after letting go, and will see our entries. */
 	if (flock(tfd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? 0 : sb_error_errno(err, errno, "lock the trash");
-	/*
-	 * Until the cleaner has closed what it inherited, it keeps our flocks
-	 * too — the workspace lock among them, and the next snapbox command
-	 * would find the workspace busy. Its end of this pipe closes with the
-	 * rest: wait for that before returning.
-	 */
-	int ready[2];
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		r = sb_error_errno(err, errno, "start a trash cleaner");
-		(void)flock(tfd, LOCK_UN);
-		return r;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = sb_error_errno(err, errno, "start a trash cleaner");
-		close(ready[0]);
-		close(ready[1]);
-		(void)flock(tfd, LOCK_UN);
-		return r;
-	}
-	if (pid == 0) {
-		/*
-		 * The middle process: a new session, then the cleaner is forked
-		 * and this one exits, so the cleaner is no session leader (it can
-		 * never acquire a terminal) and nobody has to reap it.
-		 */
-		(void)setsid();
-		pid_t c = fork();
-		if (c == 0)
-			cleaner(tfd);
-		_exit(c < 0);
-	}
-	close(ready[1]);
-	char c;
-	while (read(ready[0], &c, 1) < 0 && errno == EINTR)
-		;
-	close(ready[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/* (ECHILD, SIGCHLD ignored: the status is unknown, assume it worked.) */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	r = sb_detach("snapbox-trash", tfd, cleaner, NULL, err);
+	if (r < 0) {
 		/* No cleaner holds our lock: let go of it. */
 		(void)flock(tfd, LOCK_UN);
-		return sb_error_set(err, EAGAIN, "could not start a trash cleaner");
+		return r;
 	}
 	/* Closing our fd leaves the lock with the cleaner, which shares it. */
 	return 1;

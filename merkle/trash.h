@@ -26,11 +26,11 @@
  * the next sb_trash_clean starts another. An entry that cannot be deleted is
  * left for the next cleaner rather than retried in a loop.
  *
- * The cleaner is a double-forked, setsid'ed process named "snapbox-trash" at
- * nice 19 and the lowest best-effort I/O priority, with stdio on /dev/null
- * and every other fd but the trash closed (it must not keep the workspace
- * lock alive). Fork safety: sb_trash_clean must be called while the process
- * has a single thread.
+ * The cleaner is a detached process named "snapbox-trash" (src/detach.h:
+ * double-forked, nice 19, every fd but the trash's closed before
+ * sb_trash_clean returns, so it never keeps the workspace lock alive). Fork
+ * safety: sb_trash_clean must be called while the process has a single
+ * thread.
  */
 
 #include "error.h"

@@ -146,12 +146,21 @@ int sb_overlay_probe(const char *lower, const char *scratch_dir, sb_overlay_prob
  * (sb_changes_sort). On error *ret is left untouched. xattrs are read with
  * listxattrat/getxattrat (Linux >= 6.13), else through /proc/self/fd/N/NAME
  * (forced with the environment variable SNAPBOX_NO_XATTRAT=1).
+ *
+ * SB_UPPER_PLAIN_FILES, for an upper written by snapbox's own kernel overlay
+ * (metacopy=off, so no file carries a metacopy xattr the command could not
+ * forge either): a regular file outside an opaque=x directory is plain
+ * content. It is listed from its directory entry's type alone, with no lstat
+ * and no xattr read, and its mode, size and mtime are left 0: the caller
+ * stats it when it opens it to read it (stage.h does). With 10k new files
+ * this halves the reading of the upper.
  */
 typedef enum sb_upper_flags {
 	SB_UPPER_WH_NAMES =
 	    1 << 0, /* interpret .wh.* names (FUSE backend); otherwise plain names */
-	SB_UPPER_USERXATTR = 1 << 1, /* user.overlay.* xattrs only (userxattr mount, user
+	SB_UPPER_USERXATTR = 1 << 1,   /* user.overlay.* xattrs only (userxattr mount, user
 					namespace); otherwise trusted.overlay.* only */
+	SB_UPPER_PLAIN_FILES = 1 << 2, /* regular files unread and unstat'ed (see above) */
 } sb_upper_flags;
 
 int sb_upper_read(int upper_fd, sb_upper_flags flags, sb_changes *ret, sb_error *err);

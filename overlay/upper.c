@@ -249,8 +249,12 @@ static void free_entries(entry *v, size_t n)
 	free(v);
 }
 
-/* Reads every entry of a directory (names and lstat) so the fd can be let go of later. */
-static int slurp(reader *rd, int fd, entry **ret, size_t *ret_n)
+/*
+ * Reads every entry of a directory (names and lstat) so the fd can be let go
+ * of later. With plain, a regular file's type comes from its directory entry
+ * and it is not stat'ed: its st is all zero but for S_IFREG.
+ */
+static int slurp(int fd, bool plain, entry **ret, size_t *ret_n)
 {
 	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
@@ -285,7 +289,10 @@ static int slurp(reader *rd, int fd, entry **ret, size_t *ret_n)
 			break;
 		}
 		n++;
-		if (fstatat(fd, e->name, &e->st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (plain && de->d_type == DT_REG) {
+			memset(&e->st, 0, sizeof(e->st));
+			e->st.st_mode = S_IFREG;
+		} else if (fstatat(fd, e->name, &e->st, AT_SYMLINK_NOFOLLOW) < 0) {
 			r = -errno;
 			break;
 		}
@@ -328,7 +335,9 @@ static int read_dir(reader *rd, frame *f, int fd, size_t at, size_t self, bool x
 {
 	entry *v = NULL;
 	size_t n = 0;
-	int r = slurp(rd, fd, &v, &n);
+	/* A zero-size file in an opaque=x directory may be a whiteout: those are stat'ed. */
+	bool plain = (rd->flags & SB_UPPER_PLAIN_FILES) && !xwhiteouts;
+	int r = slurp(fd, plain, &v, &n);
 	if (r < 0) {
 		char q[512];
 		return sb_error_errno(rd->err, -r, "reading upper directory '%s'",
@@ -379,7 +388,7 @@ static int read_dir(reader *rd, frame *f, int fd, size_t at, size_t self, bool x
 			continue;
 		ovl_attrs a;
 		memset(&a, 0, sizeof(a));
-		if ((S_ISDIR(st->st_mode) || S_ISREG(st->st_mode)) &&
+		if ((S_ISDIR(st->st_mode) || (S_ISREG(st->st_mode) && !plain)) &&
 		    (r = read_attrs(rd, fd, e->name, &a)) < 0) {
 			r = fail_at(rd, -r, "reading its xattrs failed", at, e->name, e->len);
 			break;

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +38,7 @@ struct sb_sandbox {
 	pid_t pid;
 	int pidfd;
 	int setup_fd, status_fd, alive_fd, alive_rfd;
+	int mount_sock; /* receives PID 1's fd on the workspace mount (SCM_RIGHTS) */
 	struct timespec start;
 	uint64_t timeout_ms, grace_ms;
 	sb_sandbox_flags flags;
@@ -128,6 +130,36 @@ pid_t sb_sandbox_pid(const sb_sandbox *sb)
 	return sb->pid;
 }
 
+int sb_sandbox_take_workspace_fd(sb_sandbox *sb)
+{
+	if (sb->mount_sock < 0)
+		return -ENOENT;
+	char one;
+	struct iovec iov = {.iov_base = &one, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	while ((n = recvmsg(sb->mount_sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 &&
+	       errno == EINTR)
+		;
+	CLOSE_FD(sb->mount_sock);
+	if (n < 0)
+		return errno == EAGAIN ? -ENOENT : -errno;
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	if (n != 1 || !h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+	    h->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -EBADMSG;
+	int fd;
+	memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	return fd;
+}
+
 /* ---- the child (PID 1) until the reaper takes over: no allocation ---- */
 
 static int close_fds_except(int *keep, size_t n)
@@ -180,6 +212,40 @@ static int setup_stdio(const sb_child *c)
 			return -errno;
 	}
 	return 0;
+}
+
+/*
+ * Hands the supervisor an fd on the workspace mount (see
+ * sb_sandbox_take_workspace_fd). Best effort: without it the supervisor
+ * only waits longer.
+ */
+static void send_workspace_mount(sb_child *c)
+{
+	if (c->mount_sock < 0)
+		return;
+	int mfd = open(c->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (mfd >= 0) {
+		char one = 1;
+		struct iovec iov = {.iov_base = &one, .iov_len = 1};
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} u;
+		memset(&u, 0, sizeof(u));
+		struct msghdr m = {.msg_iov = &iov,
+				   .msg_iovlen = 1,
+				   .msg_control = u.buf,
+				   .msg_controllen = sizeof(u.buf)};
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &mfd, sizeof(int));
+		(void)sendmsg(c->mount_sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(mfd);
+	}
+	close(c->mount_sock);
+	c->mount_sock = -1;
 }
 
 static _Noreturn void child_main(sb_child *c)
@@ -236,6 +302,7 @@ static _Noreturn void child_main(sb_child *c)
 		sb_sandbox__fail(fd, SB_STEP_CHDIR, errno, c->cwd, NULL);
 		_exit(125);
 	}
+	send_workspace_mount(c);
 	/*
 	 * Landlock rules bind to inodes: the overlay, /tmp and /dev/shm the plan
 	 * just mounted did not exist when the supervisor built the ruleset, so
@@ -286,11 +353,13 @@ static _Noreturn void child_main(sb_child *c)
 
 /* ---- the supervisor ---- */
 
-static int pipe_above_stdio(int fds[2])
+/* A pipe, or with sock a datagram socket pair, never on fds 0..2. */
+static int pair_above_stdio(int fds[2], bool sock)
 {
-	if (pipe2(fds, O_CLOEXEC) < 0)
+	if (sock ? socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) < 0
+		 : pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
-	/* Our pipes must not land on 0..2, where the child dup2()s the command's stdio. */
+	/* Ours must not land on 0..2, where the child dup2()s the command's stdio. */
 	for (int i = 0; i < 2; i++)
 		if (fds[i] < 3) {
 			int n = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
@@ -379,6 +448,7 @@ void sb_sandbox_free(sb_sandbox *sb)
 	CLOSE_FD(sb->status_fd);
 	CLOSE_FD(sb->alive_fd);
 	CLOSE_FD(sb->alive_rfd);
+	CLOSE_FD(sb->mount_sock);
 	free(sb);
 }
 
@@ -441,6 +511,8 @@ static int prepare(const sb_sandbox_config *cfg, prep *p, sb_error *err)
 	c->hostname = cfg->hostname ? cfg->hostname : "snapbox";
 	c->plan = p->plan;
 	c->cwd = cfg->cwd ? cfg->cwd : cfg->workspace ? cfg->workspace : "/";
+	c->workspace = cfg->workspace;
+	c->mount_sock = -1;
 	c->cap_last = sb_sandbox__cap_last();
 	c->argv = (char **)cfg->argv;
 	c->sh_argv = p->sh_argv;
@@ -501,7 +573,7 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 		return r;
 	prep p;
 	memset(&p, 0, sizeof(p));
-	int setup[2] = {-1, -1}, status[2] = {-1, -1}, alive[2] = {-1, -1};
+	int setup[2] = {-1, -1}, status[2] = {-1, -1}, alive[2] = {-1, -1}, msock[2] = {-1, -1};
 	sb_sandbox *sb = calloc(1, sizeof(*sb));
 	if (!sb) {
 		r = sb_error_errno(err, ENOMEM, "sandbox");
@@ -509,6 +581,7 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 	}
 	sb->pid = -1;
 	sb->pidfd = sb->setup_fd = sb->status_fd = sb->alive_fd = sb->alive_rfd = -1;
+	sb->mount_sock = -1;
 	sb->timeout_ms = cfg->timeout_ms;
 	sb->grace_ms = cfg->timeout_grace_ms;
 	sb->flags = cfg->flags;
@@ -517,11 +590,13 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 	if ((r = prepare(cfg, &p, err)) < 0)
 		goto out;
 	sb_sandbox__scopy(sb->path_env, sizeof(sb->path_env), p.c.path_env);
-	if ((r = pipe_above_stdio(setup)) < 0 || (r = pipe_above_stdio(status)) < 0 ||
-	    (r = pipe_above_stdio(alive)) < 0) {
+	if ((r = pair_above_stdio(setup, false)) < 0 || (r = pair_above_stdio(status, false)) < 0 ||
+	    (r = pair_above_stdio(alive, false)) < 0 ||
+	    (cfg->workspace_mount && (r = pair_above_stdio(msock, true)) < 0)) {
 		r = sb_error_errno(err, -r, "creating the sandbox pipes");
 		goto out;
 	}
+	p.c.mount_sock = msock[1];
 	p.c.setup_fd = setup[1];
 	p.c.status_fd = status[1];
 	p.c.alive_fd = alive[0];
@@ -549,6 +624,7 @@ int sb_sandbox_start(const sb_sandbox_config *cfg, sb_sandbox **ret_sb, sb_error
 	sb->setup_fd = TAKE_FD(setup[0]);
 	sb->status_fd = TAKE_FD(status[0]);
 	sb->alive_fd = TAKE_FD(alive[1]);
+	sb->mount_sock = TAKE_FD(msock[0]);
 	if (p.c.hold) {
 		sb->alive_rfd = TAKE_FD(alive[0]);
 		sb->held = true;
@@ -562,6 +638,7 @@ out:
 	close_pair(setup);
 	close_pair(status);
 	close_pair(alive);
+	close_pair(msock);
 	prep_release(&p);
 	sb_sandbox_free(sb);
 	return r;

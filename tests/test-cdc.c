@@ -193,6 +193,16 @@ static void round_trip(sb_store *s, const char *path, uint64_t size, sb_obj_type
 	ASSERT_TRUE(sb_id_eq(&id, &id2));
 	free(buf);
 
+	/* a size known in advance reads exactly that: the same id; more is -EIO */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_OK(fd);
+	ASSERT_OK(sb_content_store_sized(s, fd, size, &id2, NULL));
+	ASSERT_TRUE(sb_id_eq(&id, &id2));
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_content_store_sized(s, fd, size + 1, &id2, &err), -EIO);
+	ASSERT_TRUE(strstr(err.msg, "shrank"));
+	close(fd);
+
 	/* a pipe has no size to hint at */
 	int pfd[2];
 	ASSERT_OK(pipe2(pfd, O_CLOEXEC));

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -318,6 +319,55 @@ TEST(overlay_catches_writes_and_root_is_readonly)
 {
 	need_namespaces();
 	check_overlay_and_readonly(0);
+}
+
+/*
+ * The workspace mount's fd outlives the sandbox: the overlay stays readable
+ * through it (the command's write and the lower's file), so whoever closes it
+ * last pays for the teardown. Without an overlay there is none.
+ */
+TEST(workspace_mount_fd_outlives_the_sandbox)
+{
+	need_namespaces();
+	fx f;
+	fx_init(&f, true);
+	sh(&f, "echo written > new");
+	sb_error err = SB_ERROR_INIT;
+	sb_sandbox *sb = NULL;
+	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
+	sb_sandbox_result res;
+	ASSERT_OK(sb_sandbox_wait(sb, &res, &err));
+	ASSERT_EQ(res.exit_code, 0);
+	int fd = sb_sandbox_take_workspace_fd(sb);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ(sb_sandbox_take_workspace_fd(sb), -ENOENT);
+	sb_sandbox_free(sb);
+	struct statfs sf;
+	ASSERT_OK(fstatfs(fd, &sf));
+	ASSERT_EQ((unsigned long)sf.f_type, 0x794c7630ul); /* OVERLAYFS_SUPER_MAGIC */
+	ASSERT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	char buf[32];
+	int nf = openat(fd, "new", O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(nf >= 0);
+	ssize_t n = read(nf, buf, sizeof(buf));
+	close(nf);
+	ASSERT_TRUE(n == 8 && memcmp(buf, "written\n", 8) == 0);
+	int af = openat(fd, "a", O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(af >= 0);
+	n = read(af, buf, sizeof(buf));
+	close(af);
+	ASSERT_TRUE(n == 6 && memcmp(buf, "alpha\n", 6) == 0);
+	/* The workspace itself never saw the write. */
+	ASSERT_EQ(sb_test_sh("test ! -e ws/new"), 0);
+	close(fd);
+	fx_release(&f);
+
+	fx_init(&f, false);
+	sh(&f, "true");
+	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
+	ASSERT_OK(sb_sandbox_wait(sb, &res, &err));
+	ASSERT_EQ(sb_sandbox_take_workspace_fd(sb), -ENOENT);
+	sb_sandbox_free(sb);
 }
 
 TEST(overlay_and_readonly_with_classic_mounts)

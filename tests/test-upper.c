@@ -110,6 +110,20 @@ TEST(plain_entries_carry_type_mode_size_mtime)
 	ASSERT_EQ(ch.v[5].size, 6); /* symlink: length of "target" */
 	ASSERT_EQ(ch.v[2].mode, 0755);
 	sb_changes_release(&ch);
+
+	/* Plain files: the same list, regular files unstat'ed, the others as before. */
+	read_upper("up", SB_UPPER_PLAIN_FILES, &ch);
+	expect(&ch, "W dir d\n"
+		    "W dir/sub d\n"
+		    "W dir/sub/deep f\n"
+		    "W fifo p\n"
+		    "W file f\n"
+		    "W link l\n");
+	f = &ch.v[4];
+	ASSERT_TRUE(f->mode == 0 && f->size == 0 && f->mtime_ns == 0);
+	ASSERT_EQ(ch.v[5].size, 6);
+	ASSERT_EQ(ch.v[0].mode, 0755);
+	sb_changes_release(&ch);
 }
 
 TEST(sorted_parents_before_children)
@@ -164,6 +178,7 @@ TEST(other_device_nodes_are_refused)
 }
 
 static void expect_refused(const char *key, const char *what, bool dir);
+static void expect_refused_with(sb_upper_flags flags, const char *what);
 
 static void check_opaque_and_xwhiteouts(const char *ns)
 {
@@ -185,6 +200,16 @@ static void check_opaque_and_xwhiteouts(const char *ns)
 	setx("up/plain", key, "y");
 	sb_changes ch;
 	read_upper("up", flags, &ch);
+	expect(&ch, "W opq d opaque\n"
+		    "W opq/kid d\n"
+		    "W plain d\n"
+		    "W plain/wh-outside-x f\n"
+		    "W xdir d\n"
+		    "W xdir/not-empty f\n"
+		    "D xdir/wh -\n");
+	sb_changes_release(&ch);
+	/* Plain files still look at the files of an opaque=x directory. */
+	read_upper("up", flags | SB_UPPER_PLAIN_FILES, &ch);
 	expect(&ch, "W opq d opaque\n"
 		    "W opq/kid d\n"
 		    "W plain d\n"
@@ -250,6 +275,29 @@ TEST(redirect_and_metacopy_are_refused)
 	expect_refused("trusted.overlay.redirect", "redirect", true);
 	ASSERT_EQ(sb_test_sh("rm -rf up"), 0);
 	expect_refused("trusted.overlay.metacopy", "metacopy", false);
+}
+
+/*
+ * Plain files (an upper of our own mount, metacopy=off) are not asked for
+ * xattrs: a metacopy marker there is a plain file's xattr. A redirect on a
+ * directory is still refused.
+ */
+TEST(plain_files_skip_the_metacopy_check)
+{
+	if (!user_xattrs_here())
+		SB_SKIP("the test directory's filesystem has no user.* xattrs");
+	ASSERT_EQ(sb_test_sh("mkdir -p up/sub"), 0);
+	mkfile("up/sub/file", "data", 0644);
+	setx("up/sub/file", "user.overlay.metacopy", "");
+	sb_upper_flags flags = SB_UPPER_USERXATTR | SB_UPPER_PLAIN_FILES;
+	sb_changes ch;
+	read_upper("up", flags, &ch);
+	expect(&ch, "W sub d\n"
+		    "W sub/file f\n");
+	sb_changes_release(&ch);
+	ASSERT_EQ(sb_test_sh("rm -rf up && mkdir -p up/sub/bad"), 0);
+	setx("up/sub/bad", "user.overlay.redirect", "/somewhere");
+	expect_refused_with(flags, "redirect");
 }
 
 /*
