@@ -189,10 +189,35 @@ static int build_script(const lines *la, const lines *lb, script *s)
 	return 0;
 }
 
+/*
+ * The bytes of a and b that make whole equal lines at their start (*ret_head)
+ * and at their end (*ret_tail), not overlapping. The line diff trims equal
+ * lines itself; finding them here first spares splitting and hashing them.
+ */
+static void common_lines(const char *a, size_t alen, const char *b, size_t blen, size_t *ret_head,
+			 size_t *ret_tail)
+{
+	size_t n = MIN(alen, blen), head = 0, i = 0;
+	while (i < n && a[i] == b[i])
+		if (a[i++] == '\n')
+			head = i;
+	if (i == alen && i == blen)
+		head = i; /* equal: the last line needs no newline */
+	size_t an = alen - head, bn = blen - head, tail = 0;
+	for (size_t k = 1; k <= MIN(an, bn) && a[alen - k] == b[blen - k]; k++)
+		if ((k == an || a[alen - k - 1] == '\n') && (k == bn || b[blen - k - 1] == '\n'))
+			tail = k; /* a line starts here in both: a tail of whole lines */
+	*ret_head = head;
+	*ret_tail = tail;
+}
+
 int sb_linediff_count(const char *a, size_t alen, const char *b, size_t blen, uint64_t *ret_added,
 		      uint64_t *ret_removed)
 {
-	return sb_linediff_write(NULL, a, alen, b, blen, 0, NULL, ret_added, ret_removed);
+	size_t head, tail;
+	common_lines(a, alen, b, blen, &head, &tail);
+	return sb_linediff_write(NULL, a + head, alen - head - tail, b + head, blen - head - tail,
+				 0, NULL, ret_added, ret_removed);
 }
 
 static void put_line(FILE *f, const char *color, char op, const line *l, const char *reset)

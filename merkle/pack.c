@@ -458,6 +458,7 @@ int sb_store__reload(sb_store *s, sb_error *err)
 	free(s->search);
 	s->search = TAKE_PTR(search);
 	s->n_search = n_search;
+	s->last_hit = 0;
 	free(s->bad);
 	s->bad = TAKE_PTR(bad);
 	s->n_bad = n_bad;

@@ -423,10 +423,11 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 	if (w->sc->o->cache) {
 		sb_statcache_key key;
 		sb_statcache_key_from_stat(st, &key);
-		if (sb_statcache_lookup(w->sc->o->cache, w->path.data, w->path.len, &key, &e->id)) {
-			w->stats.cache_hits++;
-			return sb_statcache_record(w->sc->o->cache, w->path.data, w->path.len, &key,
-						   &e->id);
+		int r =
+		    sb_statcache_reuse(w->sc->o->cache, w->path.data, w->path.len, &key, &e->id);
+		if (r != 0) {
+			w->stats.cache_hits += r > 0;
+			return r;
 		}
 	}
 	size_t idx = d->tree.n - 1;

@@ -16,12 +16,15 @@
  *   sb_statcache_begin(c);          before the first stat of a scan
  *   sb_statcache_lookup(c, path, len, &key, &id)   true: reuse id
  *   sb_statcache_record(c, path, len, &key, &id)   every file of this scan
+ *   sb_statcache_reuse(c, path, len, &key, &id)    both at once, on a hit
  *   sb_statcache_save(c, area_fd, "index", err);   writes what was recorded
  *   sb_statcache_free(c);
  *
  * Generations: lookup consults what was loaded (or last saved); record
  * builds the next generation, which save writes and then makes current.
- * Paths not recorded since begin are dropped on save.
+ * Paths not recorded since begin are dropped on save. A record equal to a
+ * trusted loaded one only marks it kept, so save costs a merge of the loaded
+ * records with the changed ones, not a sort of all of them.
  *
  * Racily clean entries (git's rule): the file records a stamp, the coarse
  * wall-clock time (the clock file timestamps come from) taken by begin before
@@ -105,6 +108,14 @@ void sb_statcache_restamp(sb_statcache *c);
 /* True with *ret_id when path is cached with exactly key and is not racily clean. */
 bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
 			 const sb_statcache_key *key, sb_id *ret_id);
+
+/*
+ * sb_statcache_lookup, and on a hit sb_statcache_record of the same key and
+ * id, with one search: 1 with *ret_id, 0 when not cached so (nothing
+ * recorded), -ENOMEM.
+ */
+int sb_statcache_reuse(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
+		       sb_id *ret_id);
 
 /* Adds path to the next generation (-ENOMEM; -EINVAL for a path over 4 GiB). */
 int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,

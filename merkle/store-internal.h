@@ -133,6 +133,7 @@ struct sb_store {
 	size_t n_packs, cap_packs;
 	sb_pack **search; /* foreign packs with a usable, non-empty index, largest first */
 	size_t n_search;
+	size_t last_hit;  /* index in search of the last hit: tried first, as objects cluster */
 	sb_entry *w_ents; /* own writes in append order, grouped by pack */
 	size_t n_w, cap_w;
 	uint32_t *w_hash;   /* open addressing: w_ents index + 1, 0 = empty */

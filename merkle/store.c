@@ -148,7 +148,10 @@ static int w_reserve(sb_store *s)
 }
 
 /*
- * Own writes first (a hash table), then each mapped index, largest first.
+ * Own writes first (a hash table), then each mapped index: the one that held
+ * the last object found (the objects of one snapshot sit together in the
+ * pack that wrote them: a diff or restore of a recent snapshot would
+ * otherwise miss in every older pack first), then the others, largest first.
  * 1 with *ret filled when found; 0 when absent; -EBADMSG when the only
  * entries for id are invalid, with *ret_bad naming the index.
  */
@@ -160,11 +163,15 @@ static int lookup(sb_store *s, const sb_id *id, sb_entry *ret, const sb_pack **r
 		return 1;
 	}
 	const sb_pack *bad = NULL;
-	for (size_t i = 0; i < s->n_search; i++) {
+	size_t first = s->last_hit < s->n_search ? s->last_hit : 0;
+	for (size_t k = 0; k < s->n_search; k++) {
+		size_t i = k == 0 ? first : k <= first ? k - 1 : k;
 		sb_pack *p = s->search[i];
 		int r = sb_idx_map_find(&p->idx, p->no, id, ret);
-		if (r > 0)
+		if (r > 0) {
+			s->last_hit = i;
 			return 1;
+		}
 		if (r < 0 && !bad)
 			bad = p;
 	}

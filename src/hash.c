@@ -2,16 +2,36 @@
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 
 #include "hash.h"
+
+static EVP_MD *sha256_md;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/*
+ * EVP_sha256() makes every digest look its implementation up again (a
+ * locked search of OpenSSL's method store); fetched once, it is only
+ * referenced. Falls back to that lookup if the fetch failed.
+ */
+static const EVP_MD *sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, fetch_sha256);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
 
 int sb_sha256_init(sb_sha256 *h)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	if (!c)
 		return -ENOMEM;
-	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex(c, sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(c);
 		return -EIO;
 	}
@@ -46,7 +66,7 @@ void sb_sha256_release(sb_sha256 *h)
 void sb_sha256_buf(const void *data, size_t len, sb_id *ret_id)
 {
 	unsigned int n = 0;
-	(void)EVP_Digest(data, len, ret_id->b, &n, EVP_sha256(), NULL);
+	(void)EVP_Digest(data, len, ret_id->b, &n, sha256(), NULL);
 	assert(n == SB_ID_LEN);
 }
 

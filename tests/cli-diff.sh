@@ -60,6 +60,37 @@ if [ "$got" = "$want" ]; then ok "name-status lists exactly the edits"; else not
 expect_status 0 "diff --stat" sb -C "$ws" diff --stat 0 1
 check "stat summary counts insertions and deletions" grep -qE '^ [0-9]+ files changed, [0-9]+ insertions\(\+\), [0-9]+ deletions\(-\)' "$T/.out"
 check "stat counts src/nums as 5 changed lines" grep -qE '^ src/nums +\| +5 ' "$T/.out"
+
+# --stat counts lines on the differing middle only: it must agree with the
+# +/- lines of the full unified diff, also where equal lines meet the edits.
+ws2=$T/ws2
+mkdir -p "$ws2"
+stat_case() { printf "$2" >"$ws2/$1"; }
+stat_case append 'a\nb'
+stat_case newline 'x'
+stat_case repeat 'a\na\n'
+stat_case overlap 'ab\n'
+stat_case head 'one\ntwo\nthree\n'
+stat_case tail 'one\ntwo\nthree\n'
+stat_case empty ''
+stat_case full 'gone\n'
+seq 1 300 >"$ws2/middle"
+sb -C "$ws2" snapshot >/dev/null
+stat_case append 'a\nb\nc'
+stat_case newline 'x\n'
+stat_case repeat 'a\na\na\n'
+stat_case overlap 'ab\nab\n'
+stat_case head 'two\nthree\n'
+stat_case tail 'one\ntwo\nthree\nfour'
+stat_case empty 'now\nfull\n'
+stat_case full ''
+sed -i 's/^150$/x/; 151d; s/^152$/y/' "$ws2/middle"
+sb -C "$ws2" snapshot >/dev/null
+sb -C "$ws2" diff 0 1 >"$T/p2.diff"
+want=$(awk '/^\+\+\+ |^--- /{next} /^\+/{a++} /^-/{d++} END{printf "%d %d", a, d}' "$T/p2.diff")
+got=$(sb -C "$ws2" diff --stat 0 1 | tail -n 1 | sed -E 's/.* ([0-9]+) insertions?\(\+\), ([0-9]+) deletions?\(-\).*/\1 \2/')
+if [ "$got" = "$want" ]; then ok "stat counts equal the patch's +/- lines"; else not_ok "stat counts equal the patch's +/- lines"; diag "stat '$got', patch '$want'"; fi
+
 expect_status 0 "diff --json" sb -C "$ws" --json diff 0 1
 check "json lists 11 changes" test "$(jq_ 'len(d["changes"])' <"$T/.out")" = 11
 expect_status 0 "diff with a path filter" sb -C "$ws" diff --name-status 0 1 -- docs

@@ -426,6 +426,88 @@ TEST(statcache_restamp)
 	sb_statcache_free(c);
 }
 
+/*
+ * The next generation is the loaded records found unchanged (kept) merged
+ * with the changed and new ones: the last record of a path wins, whichever
+ * kind it is, and paths not recorded are dropped.
+ */
+TEST(statcache_kept_and_changed_records_merge)
+{
+	sb_error err = SB_ERROR_INIT;
+	const int64_t stamp = 2000000000000LL;
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	char path[16];
+	sb_id id, got;
+	for (uint64_t i = 0; i < 20; i++) {
+		int len = snprintf(path, sizeof(path), "f%02" PRIu64, i);
+		sb_statcache_key k = key_of(i);
+		id_of(i, &id);
+		ASSERT_OK(sb_statcache_record(c, path, (size_t)len, &k, &id));
+	}
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	for (uint64_t i = 0; i < 10; i++) {
+		int len = snprintf(path, sizeof(path), "f%02" PRIu64, i);
+		sb_statcache_key k = key_of(i);
+		ASSERT_EQ(sb_statcache_reuse(c, path, (size_t)len, &k, &got), 1);
+		id_of(i, &id);
+		ASSERT_TRUE(sb_id_eq(&got, &id));
+	}
+	sb_statcache_key k5 = key_of(5), k10 = key_of(10), k11 = key_of(11), k12 = key_of(12);
+	sb_statcache_key changed = key_of(100), nope = key_of(7);
+	ASSERT_EQ(sb_statcache_reuse(c, "f05", 3, &k5, &got), 1); /* twice: kept once */
+	ASSERT_EQ(sb_statcache_reuse(c, "nope", 4, &nope, &got), 0);
+	ASSERT_EQ(sb_statcache_reuse(c, "f13", 3, &changed, &got), 0); /* a miss records nothing */
+	id_of(100, &id);
+	ASSERT_OK(sb_statcache_record(c, "f10", 3, &changed, &id));
+	ASSERT_OK(sb_statcache_record(c, "f11", 3, &changed, &id));
+	id_of(11, &got);
+	ASSERT_OK(sb_statcache_record(c, "f11", 3, &k11, &got)); /* back as loaded: last wins */
+	ASSERT_EQ(sb_statcache_reuse(c, "f12", 3, &k12, &got), 1);
+	ASSERT_OK(sb_statcache_record(c, "f12", 3, &changed, &id)); /* changed after: last wins */
+	ASSERT_OK(sb_statcache_record(c, "g", 1, &changed, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* as saved, then as loaded again */
+		ASSERT_EQ(sb_statcache_count(c), 14);
+		ASSERT_TRUE(sb_statcache_lookup(c, "f05", 3, &k5, &got));
+		ASSERT_TRUE(sb_statcache_lookup(c, "f10", 3, &changed, &got));
+		ASSERT_TRUE(sb_id_eq(&got, &id));
+		ASSERT_FALSE(sb_statcache_lookup(c, "f10", 3, &k10, &got));
+		ASSERT_TRUE(sb_statcache_lookup(c, "f11", 3, &k11, &got));
+		ASSERT_TRUE(sb_statcache_lookup(c, "f12", 3, &changed, &got));
+		ASSERT_FALSE(sb_statcache_lookup(c, "f12", 3, &k12, &got));
+		ASSERT_TRUE(sb_statcache_lookup(c, "g", 1, &changed, &got));
+		sb_statcache_key k13 = key_of(13);
+		ASSERT_FALSE(sb_statcache_lookup(c, "f13", 3, &k13, &got));
+		ASSERT_FALSE(sb_statcache_lookup(c, "nope", 4, &nope, &got));
+		sb_statcache_free(c);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	}
+
+	/* Every record kept: nothing to write. */
+	struct stat before, after;
+	ASSERT_OK(stat("index", &before));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	const char *names[] = {"f00", "f01", "f02", "f03", "f04", "f05", "f06",
+			       "f07", "f08", "f09", "f10", "f11", "f12", "g"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		sb_statcache_key k = i < 10 ? key_of(i) : i == 11 ? k11 : changed;
+		ASSERT_EQ(sb_statcache_reuse(c, names[i], strlen(names[i]), &k, &got), 1);
+	}
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_OK(stat("index", &after));
+	ASSERT_EQ(before.st_ino, after.st_ino);
+	sb_statcache_free(c);
+}
+
 TEST(statcache_corruption_means_empty)
 {
 	sb_error err = SB_ERROR_INIT;
