@@ -77,6 +77,8 @@ ROWS = [
      "native", "ratio", 1.3, MS),
     ("4 run", "cat every file, inside vs fuse-overlayfs", "s4.cat_in.inner",
      "s4.cat_fuse.inner", "fuse-overlayfs mount", "ratio", None, MS),
+    ("4 run", "after the command: run's own end, after cat of every file", "s4.cat_in.after_end",
+     "s4.write_none.after_end", "after a command that wrote nothing", "delta", None, MS),
     ("4 run", "cat every file, CPU time, inside vs outside", "s4.cat_in.cpu",
      "s4.cat_out.cpu", "native", "ratio", None, MS),
     ("4 run", "git status, inside vs outside", "s4.gitst_in.inner", "s4.gitst_out.inner",

@@ -190,6 +190,7 @@ cat >"$SCRIPTS/cat.sh" <<'EOF'
 . "${0%/*}/measure.sh"
 cd "$1" || exit 1
 measure find . -type f -exec cat {} +
+echo BENCH_END >&2
 EOF
 cat >"$SCRIPTS/gitstatus.sh" <<'EOF'
 . "${0%/*}/measure.sh"
@@ -369,7 +370,8 @@ if want run; then
 	note "I/O inside snapbox run vs outside: cat every file"
 	for ((r = 1; r <= REPS; r++)); do
 		warm
-		phases s4.cat_in -- env SNAPBOX_STORE="$STORE" "$SNAPBOX" -C "$TREE" -q run -- \
+		phases s4.cat_in --mark end=BENCH_END -- env SNAPBOX_STORE="$STORE" "$SNAPBOX" \
+			-C "$TREE" -q run -- \
 			bash "$SCRIPTS/cat.sh" "$TREE"
 		warm
 		phases s4.cat_out -- bash "$SCRIPTS/cat.sh" "$TREE"
