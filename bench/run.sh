@@ -226,7 +226,20 @@ note "tree: $TREE_FILES files, $TREE_DIRS dirs, $TREE_BYTES bytes, median file $
 # Warm page cache for every measurement. Other jobs on a shared machine may
 # drop the caches (the report counts drop_caches writes seen during the run),
 # so every measurement that reads file contents warms the tree right before.
-warm() { find "$TREE" -type f -exec cat {} + >/dev/null 2>&1 || true; }
+warm() {
+	settle
+	find "$TREE" -type f -exec cat {} + >/dev/null 2>&1 || true
+}
+# snapbox leaves an overlay's teardown and the trash's deletion to detached
+# background processes: wait for them before the next measurement, so that
+# their CPU time lands in no other figure (at most 60 s).
+settle() {
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		pgrep -x 'snapbox-umount|snapbox-trash' >/dev/null || return 0
+		sleep 0.05
+	done
+}
 find "$TREE" "$PRISTINE" -type f -exec cat {} + >/dev/null
 
 # Snapshot 0 is the pristine tree; the git commit and the restic snapshot
@@ -397,20 +410,25 @@ if want run; then
 	note "I/O inside snapbox run vs outside: git status"
 	[ "$HAVE_GIT" = 1 ] && bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE" >/dev/null
 	for ((r = 1; r <= REPS * HAVE_GIT; r++)); do
+		settle
 		phases s4.gitst_in -- env SNAPBOX_STORE="$STORE" "$SNAPBOX" -C "$TREE" -q run -- \
 			bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
+		settle
 		phases s4.gitst_out -- bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
 	done
 
 	note "I/O inside snapbox run vs outside: write 10k small files; change-list time"
 	for ((r = 1; r <= REPS; r++)); do
+		settle
 		phases s4.write_in --mark end=BENCH_END -- env SNAPBOX_STORE="$STORE" "$SNAPBOX" \
 			-C "$TREE" -v run -- bash "$SCRIPTS/writes.sh" "$TREE/bench-writes" 10000
 		discard "$TREE"
+		settle
 		phases s4.write_none --mark end=BENCH_END -- env SNAPBOX_STORE="$STORE" "$SNAPBOX" \
 			-C "$TREE" -v run -- bash "$SCRIPTS/writes.sh" "$TREE/bench-writes" 0
 		discard "$TREE"
 		rm -rf "$WORK/native-writes"
+		settle
 		phases s4.write_out -- bash "$SCRIPTS/writes.sh" "$WORK/native-writes" 10000
 		timed s4.rm_out rm -rf "$WORK/native-writes"
 	done

@@ -44,6 +44,20 @@ static int64_t mtime_of(const struct stat *st)
 	return sb_ns_from_timespec(&st->st_mtim);
 }
 
+/* The command names its files: quoted (escapes and all) before they reach a terminal. */
+static const char *qpath(const char *path, char *buf, size_t size)
+{
+	return sb_quote(buf, size, path, strlen(path));
+}
+
+/* "<what> staged '<path>': <errno's text>", for the errno a call just set. */
+static int fail_errno(const char *path, const char *what, sb_error *err)
+{
+	int e = errno;
+	char q[512];
+	return sb_error_errno(err, e, "%s staged '%s'", what, qpath(path, q, sizeof(q)));
+}
+
 /* The directory holding c->path, and in *ret_name the last component. */
 static int open_parent(stager *sg, parent_dir *pd, const sb_change *c, const char **ret_name,
 		       sb_error *err)
@@ -75,11 +89,12 @@ static int open_staged(int dir_fd, const char *name, const char *path, sb_error 
 	int fd = openat(dir_fd, name, flags | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dir_fd, name, flags);
-	if (fd < 0)
-		return errno == ELOOP
-			   ? sb_error_set(err, ELOOP, "staged '%s' is now a symlink, refused", path)
-			   : sb_error_errno(err, errno, "open staged '%s'", path);
-	return fd;
+	if (fd < 0 && errno == ELOOP) {
+		char q[512];
+		return sb_error_set(err, ELOOP, "staged '%s' is now a symlink, refused",
+				    qpath(path, q, sizeof(q)));
+	}
+	return fd < 0 ? fail_errno(path, "open", err) : fd;
 }
 
 static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_entry *e,
@@ -92,17 +107,18 @@ static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_en
 	_cleanup_close_ int fd = open_staged(dfd, name, c->path, err);
 	if (fd < 0)
 		return fd;
+	char q[512];
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
-		return sb_error_errno(err, errno, "stat staged '%s'", c->path);
+		return fail_errno(c->path, "stat", err);
 	if (!S_ISREG(sb.st_mode))
 		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
-				    c->path);
+				    qpath(c->path, q, sizeof(q)));
 	/* The sandbox is gone: nothing writes to the upper any more, the size is final. */
 	uint64_t size = (uint64_t)sb.st_size;
 	int r = sb_content_store_sized(sg->s, fd, size, &e->id, err);
 	if (r < 0)
-		return sb_error_prefix(err, "staged '%s'", c->path);
+		return sb_error_prefix(err, "staged '%s'", qpath(c->path, q, sizeof(q)));
 	e->type = SB_FT_REG;
 	/*
 	 * The command is an adversary: a setuid or setgid bit it set would become
@@ -127,15 +143,16 @@ static int stage_symlink(stager *sg, parent_dir *pd, const sb_change *c, sb_tree
 	int dfd = open_parent(sg, pd, c, &name, err);
 	if (dfd < 0)
 		return dfd;
-	char target[PATH_MAX + 1];
+	char target[PATH_MAX + 1], q[512];
 	ssize_t n = readlinkat(dfd, name, target, sizeof(target));
 	if (n < 0)
-		return sb_error_errno(err, errno, "readlink staged '%s'", c->path);
+		return fail_errno(c->path, "readlink", err);
 	if (n == 0 || (size_t)n >= sizeof(target))
-		return sb_error_set(err, EINVAL, "staged symlink '%s' has a bad target", c->path);
+		return sb_error_set(err, EINVAL, "staged symlink '%s' has a bad target",
+				    qpath(c->path, q, sizeof(q)));
 	struct stat sb;
 	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return sb_error_errno(err, errno, "stat staged '%s'", c->path);
+		return fail_errno(c->path, "stat", err);
 	int r = sb_store_put(sg->s, SB_OBJ_BLOB, target, (size_t)n, &e->id, err);
 	if (r < 0)
 		return r;
@@ -191,6 +208,7 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 	atomic_init(&sg.bytes, 0);
 	atomic_init(&sg.stripped, 0);
 	size_t n_contents = 0;
+	char q[512];
 	for (size_t i = 0; i < n; i++) {
 		const sb_change *c = &changes->v[i];
 		sb_edit *e = &edits[i];
@@ -218,7 +236,7 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 			break;
 		default:
 			return sb_error_set(err, EINVAL, "staged '%s' has an unknown type",
-					    c->path);
+					    qpath(c->path, q, sizeof(q)));
 		}
 	}
 	int r = stage_contents(&sg, n_contents, err);

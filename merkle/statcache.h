@@ -112,12 +112,15 @@ bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
 /*
  * sb_statcache_lookup, and on a hit sb_statcache_record of the same key and
  * id, with one search: 1 with *ret_id, 0 when not cached so (nothing
- * recorded), -ENOMEM.
+ * recorded), -ENOMEM, -EOVERFLOW (more than 2^32 - 1 records in one scan).
  */
 int sb_statcache_reuse(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
 		       sb_id *ret_id);
 
-/* Adds path to the next generation (-ENOMEM; -EINVAL for a path over 4 GiB). */
+/*
+ * Adds path to the next generation (-ENOMEM; -EINVAL for a path over 4 GiB;
+ * -EOVERFLOW past 2^32 - 1 records in one scan).
+ */
 int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
 			const sb_id *id);
 

@@ -113,9 +113,10 @@ static int empty_once(int tfd, sb_error *err)
 }
 
 /* The cleaner, in a detached process (detach.h), holding the trash lock on tfd. */
-static void cleaner(int tfd, void *userdata)
+static void cleaner(void *userdata)
 {
 	(void)userdata;
+	int tfd = SB_DETACH_FD(0);
 	/* A deep tree takes an fd per level (sb_remove_tree_at). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -150,7 +151,7 @@ int sb_trash_clean(int area_fd, sb_error *err)
 	/* Held: its cleaner looks again after letting go, and will see our entries. */
 	if (flock(tfd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? 0 : sb_error_errno(err, errno, "lock the trash");
-	r = sb_detach("snapbox-trash", tfd, cleaner, NULL, err);
+	r = sb_detach("snapbox-trash", &tfd, 1, cleaner, NULL, err);
 	if (r < 0) {
 		/* No cleaner holds our lock: let go of it. */
 		(void)flock(tfd, LOCK_UN);

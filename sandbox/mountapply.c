@@ -261,8 +261,13 @@ static int run_op(sb_mountplan *p, const sb_mop *o, char *note, size_t note_size
 		return do_bind(p, o);
 	case SB_MOP_REMOUNT:
 		return do_remount(p, o);
-	case SB_MOP_HOOK:
-		return p->hook(p->hook_data, SB_OLDROOT, o->dst, p->userns, note, note_size);
+	case SB_MOP_HOOK: {
+		int r = p->hook(p->hook_data, SB_OLDROOT, o->dst, p->userns, note, note_size);
+		/* Before anything can cover it: the mount the hook made (sandbox.h says why). */
+		if (r >= 0)
+			p->hook_fd = open(o->dst, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		return r;
+	}
 	}
 	return -EINVAL;
 }

@@ -431,6 +431,7 @@ int sb_mountplan_new(const sb_sandbox_config *cfg, bool userns, sb_mountplan **r
 	p->classic = cfg->flags & SB_SANDBOX_CLASSIC_MOUNT;
 	p->hook = cfg->workspace_mount;
 	p->hook_data = cfg->workspace_mount_data;
+	p->hook_fd = -1;
 	p->io_size = 64 * 1024;
 	p->io_buf = malloc(p->io_size);
 	p->mp_buf = malloc(PATH_MAX + 1);

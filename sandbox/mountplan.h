@@ -131,6 +131,7 @@ struct sb_mountplan {
 	bool classic, userns;
 	sb_sandbox_mount_fn hook;
 	void *hook_data;
+	int hook_fd;  /* child, after apply: O_PATH on what the hook mounted, or -1 */
 	char *io_buf; /* classic: /proc/self/mountinfo chunks */
 	size_t io_size;
 	char *mp_buf; /* classic: one unescaped mount point */

@@ -76,14 +76,13 @@ int sb_sandbox__fail(int fd, sb_step step, int error, const char *path, const ch
 
 /* Everything PID 1 and the command need, prepared before clone. */
 typedef struct sb_child {
-	int stdio[3];	       /* -1: keep */
-	int setup_fd;	       /* write end: SETUP/EXEC records; EOF at exec */
-	int status_fd;	       /* write end: PID 1's EXIT record */
-	int alive_fd;	       /* read end: the supervisor holds the write end */
-	int mount_sock;	       /* -1, or where to send an fd on the workspace mount */
-	const char *workspace; /* its path inside */
-	bool hold;	       /* SB_SANDBOX_HOLD: read one byte from alive_fd before the command */
-	int landlock_fd;       /* -1: none */
+	int stdio[3];	 /* -1: keep */
+	int setup_fd;	 /* write end: SETUP/EXEC records; EOF at exec */
+	int status_fd;	 /* write end: PID 1's EXIT record */
+	int alive_fd;	 /* read end: the supervisor holds the write end */
+	int mount_sock;	 /* -1, or where to send an fd on the workspace mount */
+	bool hold;	 /* SB_SANDBOX_HOLD: read one byte from alive_fd before the command */
+	int landlock_fd; /* -1: none */
 	int landlock_abi;
 	const char *const *landlock_paths; /* inside; rules added by PID 1 after the mounts */
 	size_t n_landlock_paths;

@@ -259,10 +259,10 @@ int sb_sandbox_kill(sb_sandbox *sb, int sig);
 int sb_sandbox_wait(sb_sandbox *sb, sb_sandbox_result *ret, sb_error *err);
 
 /*
- * With workspace_mount: an fd (O_PATH, close-on-exec) on the mount PID 1 put
- * on the workspace, sent by PID 1 during setup; -ENOENT when there is none
- * (no workspace_mount, setup failed before it, or already taken). Call it
- * after sb_sandbox_wait.
+ * With workspace_mount: an fd (O_PATH, close-on-exec) on the mount the hook
+ * made, sent by PID 1 during setup before anything else could cover it;
+ * -ENOENT when there is none (no workspace_mount, setup failed before it,
+ * already taken, or not sent yet: call it once the sandbox has ended).
  *
  * Why: the last reference to an overlay frees one dentry and inode per path
  * the command looked at — 170-350 ms after a command that read 80k files —
@@ -270,7 +270,9 @@ int sb_sandbox_wait(sb_sandbox *sb, sb_sandbox_result *ret, sb_error *err);
  * for. This fd keeps the mount alive past the sandbox's namespaces, so the
  * caller decides where that cost goes: a background process that closes it
  * (src/detach.h). The mount is detached from every namespace by then, and
- * nothing is left in the sandbox to use it.
+ * nothing is left in the sandbox to use it. What moves with it: that CPU
+ * time is no longer the run's (its cgroup, its timeout), and until the
+ * close, the upper's deleted files keep their disk blocks.
  */
 int sb_sandbox_take_workspace_fd(sb_sandbox *sb);
 

@@ -148,15 +148,21 @@ int sb_sandbox_take_workspace_fd(sb_sandbox *sb)
 	while ((n = recvmsg(sb->mount_sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 &&
 	       errno == EINTR)
 		;
+	int e = errno;
 	CLOSE_FD(sb->mount_sock);
 	if (n < 0)
-		return errno == EAGAIN ? -ENOENT : -errno;
+		return e == EAGAIN ? -ENOENT : -e;
 	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	if (n != 1 || !h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-	    h->cmsg_len != CMSG_LEN(sizeof(int)))
+	bool one_fd = h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+		      h->cmsg_len == CMSG_LEN(sizeof(int));
+	int fd = -1;
+	if (one_fd)
+		memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	if (n != 1 || !one_fd || (m.msg_flags & MSG_CTRUNC)) {
+		if (fd >= 0)
+			close(fd);
 		return -EBADMSG;
-	int fd;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	}
 	return fd;
 }
 
@@ -223,7 +229,7 @@ static void send_workspace_mount(sb_child *c)
 {
 	if (c->mount_sock < 0)
 		return;
-	int mfd = open(c->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int mfd = c->plan->hook_fd;
 	if (mfd >= 0) {
 		char one = 1;
 		struct iovec iov = {.iov_base = &one, .iov_len = 1};
@@ -243,6 +249,7 @@ static void send_workspace_mount(sb_child *c)
 		memcpy(CMSG_DATA(h), &mfd, sizeof(int));
 		(void)sendmsg(c->mount_sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 		close(mfd);
+		c->plan->hook_fd = -1;
 	}
 	close(c->mount_sock);
 	c->mount_sock = -1;
@@ -511,7 +518,6 @@ static int prepare(const sb_sandbox_config *cfg, prep *p, sb_error *err)
 	c->hostname = cfg->hostname ? cfg->hostname : "snapbox";
 	c->plan = p->plan;
 	c->cwd = cfg->cwd ? cfg->cwd : cfg->workspace ? cfg->workspace : "/";
-	c->workspace = cfg->workspace;
 	c->mount_sock = -1;
 	c->cap_last = sb_sandbox__cap_last();
 	c->argv = (char **)cfg->argv;

@@ -8,30 +8,39 @@
  * 19 and the lowest best-effort I/O priority — low, but not the idle
  * classes, which a busy machine can starve for as long as the load lasts —
  * with stdio on /dev/null, default signal dispositions, "/" as its working
- * directory, and every fd closed but keep, which it finds as fd 3.
+ * directory, and every fd closed but keep[0..n_keep), which it finds as
+ * SB_DETACH_FD(0), SB_DETACH_FD(1), ...
  *
- *   sb_detach("snapbox-trash", trash_fd, clean, NULL, &err);   merkle/trash.c
- *   sb_detach_close(mount_fd);                                 cli/run.c
+ *   sb_detach("snapbox-trash", &trash_fd, 1, clean, NULL, &err);   merkle/trash.c
+ *   sb_detach_close(mount_fd);                                     cli/run.c
  *
  * sb_detach returns once the process has closed every other fd it
  * inherited: until then it shares the caller's flock(2)s — the workspace
  * lock among them — and the next snapbox command would find the workspace
  * busy. It does not wait for fn.
  *
- * Fork safety: call it while the process has a single thread, as fn may use
- * malloc and stdio (sb_detach_close's only makes a close(2)).
+ * Fork safety: call both while the process has a single thread (fn may use
+ * malloc and stdio, and so may the fd closing where close_range(2) is
+ * missing).
  */
 
 #include "error.h"
 
-typedef void (*sb_detach_fn)(int keep_fd, void *userdata);
+#include <stddef.h>
+
+#define SB_DETACH_MAX_KEEP 2
+#define SB_DETACH_FD(i)	   (3 + (i))
+
+typedef void (*sb_detach_fn)(void *userdata);
 
 /* 0 once started; a negative errno (err says what) when it could not be. */
-int sb_detach(const char *name, int keep, sb_detach_fn fn, void *userdata, sb_error *err);
+int sb_detach(const char *name, const int *keep, size_t n_keep, sb_detach_fn fn, void *userdata,
+	      sb_error *err);
 
 /*
- * Closes fd, whose last close is slow (an overlay mount's: see
- * sb_sandbox_take_workspace_fd), in a detached process "snapbox-umount";
- * closes the caller's copy either way. Falls back to closing it here.
+ * Hands fd, whose last close is slow (an overlay mount's: see
+ * sb_sandbox_take_workspace_fd), to a detached process "snapbox-umount",
+ * which closes it only once the caller's copy is closed, so that it and not
+ * the caller pays. Falls back to closing it here.
  */
 void sb_detach_close(int fd);

@@ -17,7 +17,9 @@ static void fetch_sha256(void)
 /*
  * EVP_sha256() makes every digest look its implementation up again (a
  * locked search of OpenSSL's method store); fetched once, it is only
- * referenced. Falls back to that lookup if the fetch failed.
+ * referenced. Falls back to that lookup if the fetch failed. Never freed, on
+ * purpose: an EVP_MD_free after OpenSSL's own exit-time cleanup would be a
+ * use after free, and the static pointer keeps it reachable.
  */
 static const EVP_MD *sha256(void)
 {

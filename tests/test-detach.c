@@ -16,14 +16,16 @@
 /* What the detached process sees of itself, sent back through its fd. */
 typedef struct seen {
 	pid_t pid, ppid, sid;
-	int nice, fds, keep_fd;
+	int nice, fds;
+	bool second_is_zero;
 	bool stdin_is_null;
 	char name[16];
 } seen;
 
-static void report(int keep, void *userdata)
+static void report(void *userdata)
 {
 	(void)userdata;
+	int keep = SB_DETACH_FD(0);
 	seen s;
 	memset(&s, 0, sizeof(s));
 	s.pid = getpid();
@@ -31,9 +33,11 @@ static void report(int keep, void *userdata)
 	s.sid = getsid(0);
 	errno = 0;
 	s.nice = getpriority(PRIO_PROCESS, 0);
-	s.keep_fd = keep;
 	struct stat st;
 	s.stdin_is_null = fstat(0, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+	/* The second fd kept: the test gives /dev/zero. */
+	s.second_is_zero =
+	    fstat(SB_DETACH_FD(1), &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5);
 	(void)prctl(PR_GET_NAME, s.name, 0, 0, 0);
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -56,26 +60,31 @@ TEST(detached_process_keeps_only_its_fd_and_no_lock)
 	ASSERT_OK(flock(lk, LOCK_EX));
 	int sp[2];
 	ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	int zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(zero >= 0);
+	int keep[] = {sp[1], zero};
 	sb_error err = SB_ERROR_INIT;
-	ASSERT_OK(sb_detach("sb-test-detach", sp[1], report, NULL, &err));
+	ASSERT_OK(sb_detach("sb-test-detach", keep, 2, report, NULL, &err));
 	close(sp[1]);
-	seen s;
-	ASSERT_EQ(read(sp[0], &s, sizeof(s)), (ssize_t)sizeof(s));
+	close(zero);
 
-	/* It is still running, yet our lock ends with our fd: it never had it. */
+	/* It is still running (waiting on sp), yet our lock ends with our fd. */
 	close(lk);
 	int again = open("lock", O_RDWR | O_CLOEXEC);
 	ASSERT_TRUE(again >= 0);
 	ASSERT_OK(flock(again, LOCK_EX | LOCK_NB));
 	close(again);
 
+	seen s;
+	ASSERT_EQ(read(sp[0], &s, sizeof(s)), (ssize_t)sizeof(s));
+
 	ASSERT_TRUE(s.pid != getpid() && s.ppid != getpid());
 	ASSERT_TRUE(s.sid != getsid(0) && s.sid != s.pid); /* own session, not its leader */
 	ASSERT_EQ(s.nice, 19);
 	ASSERT_STREQ(s.name, "sb-test-detach");
-	ASSERT_EQ(s.keep_fd, 3);
-	ASSERT_EQ(s.fds, 4); /* stdio and the one it was given */
+	ASSERT_EQ(s.fds, 5); /* stdio and the two it was given, as 3 and 4 */
 	ASSERT_TRUE(s.stdin_is_null);
+	ASSERT_TRUE(s.second_is_zero);
 	close(sp[0]);
 }
 
@@ -93,4 +102,12 @@ TEST(detach_close_closes_every_copy)
 	ASSERT_EQ(read(sp[0], &c, 1), 0);
 	close(sp[0]);
 	sb_detach_close(-1); /* nothing to do */
+}
+
+TEST(too_many_fds_to_keep_is_refused)
+{
+	int keep[SB_DETACH_MAX_KEEP + 1] = {0};
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_detach("sb-test-detach", keep, SB_DETACH_MAX_KEEP + 1, report, NULL, &err),
+		   -EINVAL);
 }

@@ -1336,11 +1336,11 @@ TEST(nothing_survives_a_killed_supervisor)
 	ASSERT_TRUE(gone);
 }
 
-TEST(caller_fds_do_not_leak_in)
+static void check_caller_fds_do_not_leak_in(bool overlay)
 {
 	need_namespaces();
 	fx f;
-	fx_init(&f, false);
+	fx_init(&f, overlay);
 	int leak = open("home/.ssh/id_rsa", O_RDONLY); /* deliberately without O_CLOEXEC */
 	ASSERT_OK(leak);
 	int leak2 = dup2(leak, 50);
@@ -1353,4 +1353,15 @@ TEST(caller_fds_do_not_leak_in)
 	close(leak);
 	close(leak2);
 	fx_release(&f);
+}
+
+TEST(caller_fds_do_not_leak_in)
+{
+	check_caller_fds_do_not_leak_in(false);
+}
+
+/* With the overlay, PID 1 also holds the socket for the mount's fd: not the command. */
+TEST(caller_fds_do_not_leak_in_with_overlay)
+{
+	check_caller_fds_do_not_leak_in(true);
 }

@@ -10,10 +10,10 @@
 #include "stage.h"
 #include "workers.h"
 
-static void read_upper(const char *dir, sb_changes *ret)
+static void read_upper(const char *dir, sb_upper_flags flags, sb_changes *ret)
 {
 	sb_error err = SB_ERROR_INIT;
-	if (sb_upper_read_path(dir, 0, ret, &err) < 0)
+	if (sb_upper_read_path(dir, flags, ret, &err) < 0)
 		sb_test_fail(__FILE__, __LINE__, "read %s: %s", dir, err.msg);
 }
 
@@ -59,7 +59,7 @@ TEST(many_files_on_all_cores_equal_one_core)
 		"&& head -c 6000000 /dev/urandom > d2/big && echo a2 > a"),
 	    0);
 	sb_changes c = SB_CHANGES_INIT;
-	read_upper("up", &c);
+	read_upper("up", 0, &c);
 	sb_id base, all, one;
 	sb_test_scan(s, "ws", &base);
 	sb_stage_stats st;
@@ -72,6 +72,17 @@ TEST(many_files_on_all_cores_equal_one_core)
 		  0);
 	sb_test_export(s, &all, "out");
 	sb_test_same_tree("out", "exp");
+
+	/* Regular files listed without a stat: staging takes mode, size, mtime itself. */
+	sb_changes plain = SB_CHANGES_INIT;
+	read_upper("up", SB_UPPER_PLAIN_FILES, &plain);
+	sb_id from_plain;
+	sb_stage_stats stp;
+	ASSERT_OK(stage(s, &base, &plain, &from_plain, &stp, &err));
+	ASSERT_TRUE(sb_id_eq(&all, &from_plain));
+	ASSERT_EQ(stp.files, st.files);
+	ASSERT_EQ(stp.stripped, st.stripped);
+	sb_changes_release(&plain);
 
 	if (sb_workers_count(0) < 2)
 		SB_SKIP("one CPU: nothing to compare the parallel staging with");
@@ -113,7 +124,7 @@ TEST(symlinks_are_never_followed)
 	sb_test_scan(s, "ws", &base);
 
 	sb_changes c = SB_CHANGES_INIT;
-	read_upper("up", &c);
+	read_upper("up", 0, &c);
 	add(&c, "evil2", SB_FT_REG);
 	ASSERT_OK(symlink("../outside/f", "up/evil2"));
 	sb_changes_sort(&c);
@@ -132,7 +143,7 @@ TEST(symlinks_are_never_followed)
 	/* One file gone among hundreds: that one is named. */
 	sb_changes c3 = SB_CHANGES_INIT;
 	ASSERT_OK(unlink("up/evil") | unlink("up/evil2") | unlink("up/dl"));
-	read_upper("up", &c3);
+	read_upper("up", 0, &c3);
 	ASSERT_OK(unlink("up/d/f123"));
 	sb_error err3 = SB_ERROR_INIT;
 	ASSERT_ERR(stage(s, &base, &c3, &root, NULL, &err3), -ENOENT);
@@ -151,7 +162,7 @@ TEST(staging_leaves_atimes_alone)
 	struct stat before, after;
 	ASSERT_OK(stat("up/f", &before));
 	sb_changes c = SB_CHANGES_INIT;
-	read_upper("up", &c);
+	read_upper("up", 0, &c);
 	sb_id base, root;
 	sb_test_scan(s, "ws", &base);
 	ASSERT_OK(stage(s, &base, &c, &root, NULL, &err));
