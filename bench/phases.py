@@ -11,6 +11,7 @@ a phase ends timestamps that phase), and "stdout <last line of CMD's
 stdout>". Marks never seen print "NAME -1". CMD's stderr is copied to ours.
 Exits with CMD's status.
 """
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ def main():
     marks = []
     while argv and argv[0] == "--mark":
         name, _, rx = argv[1].partition("=")
-        marks.append((name, re.compile(rx.encode())))
+        marks.append((name, re.compile(rx.encode(), re.MULTILINE)))
         argv = argv[2:]
     if not argv or argv[0] != "--":
         sys.exit("usage: phases.py [--mark NAME=REGEX]... -- CMD [ARG...]")
@@ -32,16 +33,33 @@ def main():
     t0 = time.monotonic_ns()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # A thread drains stdout so a chatty command never blocks on a full pipe
-    # while this thread timestamps stderr line by line.
+    # while this thread timestamps stderr as it arrives. stderr is read in
+    # big chunks, each timestamped when it arrives, and only the complete
+    # lines of a chunk are matched, and only while a mark is unseen: a
+    # command that prints 10k lines must not wait for this reader.
     chunks = []
     th = threading.Thread(target=lambda: chunks.append(p.stdout.read()))
     th.start()
-    for line in p.stderr:
+    fd = p.stderr.fileno()
+    partial = b""
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
         now = time.monotonic_ns()
-        sys.stderr.buffer.write(line)  # into bench.log
+        sys.stderr.buffer.write(data)  # into bench.log
+        if len(seen) == len(marks):
+            continue
+        data = partial + data
+        cut = data.rfind(b"\n") + 1
+        partial = data[cut:]
         for name, rx in marks:
-            if name not in seen and rx.search(line):
+            if name not in seen and rx.search(data, 0, cut):
                 seen[name] = now
+    if partial:
+        for name, rx in marks:
+            if name not in seen and rx.search(partial):
+                seen[name] = time.monotonic_ns()
     th.join()
     out = b"".join(chunks)
     rc = p.wait()
