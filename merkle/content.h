@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "hash.h"
@@ -30,6 +31,16 @@
  * chunk size, not the file size.
  */
 int sb_content_store_fd(sb_store *s, int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err);
+
+/*
+ * Same, for a regular file the caller has just fstat'ed (st) and fstat's
+ * again afterwards to notice a change: st sizes the read buffer, and a read
+ * that comes up short exactly at st->st_size is taken as EOF without another
+ * read to confirm it. A file that grew meanwhile is then stored short, which
+ * the caller's second fstat reveals.
+ */
+int sb_content_store_fd_stat(sb_store *s, int fd, const struct stat *st, sb_id *ret_id,
+			     uint64_t *ret_size, sb_error *err);
 
 /* Same, for bytes in memory (tests, apply of small files). */
 int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_id, sb_error *err);

@@ -38,7 +38,8 @@ struct sb_statcache {
 	 * its index only when an entry changed or was racily clean).
 	 */
 	bool dirty;
-	size_t same; /* records of next identical to (and trusted in) cur */
+	size_t same;	  /* records of next identical to (and trusted in) cur */
+	bool next_sorted; /* next's records are in path order (sb_statcache_sort) */
 };
 
 void sb_statcache_key_from_stat(const struct stat *st, sb_statcache_key *ret)
@@ -339,6 +340,7 @@ int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_
 			c->dirty = true;
 		g->off[g->n++] = b.len;
 		b.len += REC_FIXED + len;
+		c->next_sorted = false;
 	}
 	g->data = b.data;
 	g->len = b.len;
@@ -357,13 +359,28 @@ static int rec_cmp(const void *x, const void *y, void *arg)
 	return r ? r : (ox > oy) - (ox < oy);
 }
 
+/* Whether the file on disk already says all that next does. */
+static bool unchanged(const sb_statcache *c)
+{
+	return !c->dirty && c->same == c->cur.n && c->next.n == c->cur.n && c->cur.n > 0;
+}
+
+void sb_statcache_sort(sb_statcache *c)
+{
+	gen *g = &c->next;
+	if (c->next_sorted || unchanged(c))
+		return;
+	if (g->n > 1)
+		qsort_r(g->off, g->n, sizeof(*g->off), rec_cmp, g->data);
+	c->next_sorted = true;
+}
+
 int sb_statcache_save(sb_statcache *c, int dir_fd, const char *name, sb_error *err)
 {
 	gen *g = &c->next;
-	if (!c->dirty && c->same == c->cur.n && g->n == c->cur.n && c->cur.n > 0)
-		return 0; /* the file on disk already says all of this */
-	if (g->n > 1)
-		qsort_r(g->off, g->n, sizeof(*g->off), rec_cmp, g->data);
+	if (unchanged(c))
+		return 0;
+	sb_statcache_sort(c);
 	sb_buf out = SB_BUF_INIT;
 	size_t total = HDR_LEN + g->len + SB_ID_LEN;
 	if (total > SB_STATCACHE_FILE_MAX)

@@ -111,6 +111,13 @@ int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_
 			const sb_id *id);
 
 /*
+ * Puts the new generation in path order, which save needs and otherwise does
+ * itself: a caller may run this on a thread of its own while it does other
+ * work (flushing the store), as long as nothing else uses c until it returns.
+ */
+void sb_statcache_sort(sb_statcache *c);
+
+/*
  * Writes the new generation (atomically). When every record equals a loaded
  * one that was already trusted (none new, changed, removed or racily clean),
  * nothing is written: the file on disk already says all of it.
