@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <pthread.h>
 #include <string.h>
 
 #include "capture.h"
@@ -50,6 +51,24 @@ static char **ignore_patterns(const sb_ignore *ign)
 	return v;
 }
 
+/*
+ * The changes from the empty tree: everything the scan found is added. Saves
+ * reading every tree of a first snapshot back just to count its entries.
+ */
+static sb_diff_counts all_added(const sb_scan_stats *st)
+{
+	return (sb_diff_counts){
+	    .added = st->files + st->symlinks + st->fifos,
+	    .added_dirs = st->dirs,
+	};
+}
+
+static void *sort_cache(void *cache)
+{
+	sb_statcache_sort(cache);
+	return NULL;
+}
+
 int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *ret, sb_error *err)
 {
 	sb_store *store = sb_workspace_store(w);
@@ -96,21 +115,28 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 
 	bool save_cache =
 	    own && (!(opts->flags & SB_CAPTURE_DRY) || (opts->flags & SB_CAPTURE_SAVE_CACHE));
+	bool first = !(opts->flags & SB_CAPTURE_DRY) && res.parent < 0;
+	sb_id parent_root;
+	if (first) {
+		/* The first snapshot's parent is the empty tree: make it real, in the
+		 * same flush as the rest. */
+		sb_tree empty = SB_TREE_INIT;
+		r = sb_tree_save(store, &empty, &parent_root, err);
+		if (r < 0)
+			return r;
+	}
+	/* Sorting the stat cache for its save takes about as long as the flush:
+	 * both at once. */
+	pthread_t sorter;
+	bool sorting = save_cache && pthread_create(&sorter, NULL, sort_cache, cache) == 0;
 	r = sb_store_flush(store, err);
+	if (sorting)
+		pthread_join(sorter, NULL);
 	if (r < 0)
 		return r;
 
 	if (!(opts->flags & SB_CAPTURE_DRY)) {
-		sb_id parent_root;
-		if (res.parent < 0) {
-			/* The first snapshot is compared with the empty tree: make it real. */
-			sb_tree empty = SB_TREE_INIT;
-			r = sb_tree_save(store, &empty, &parent_root, err);
-			if (r >= 0)
-				r = sb_store_flush(store, err);
-			if (r < 0)
-				return r;
-		} else {
+		if (!first) {
 			sb_snapshot p;
 			r = sb_snapshot_read(w, res.parent, &p, err);
 			if (r < 0)
@@ -118,13 +144,16 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 			parent_root = p.root;
 			sb_snapshot_release(&p);
 		}
-		if (res.parent >= 0 && sb_id_eq(&parent_root, &res.root) &&
+		if (!first && sb_id_eq(&parent_root, &res.root) &&
 		    !(opts->flags & SB_CAPTURE_NEW)) {
 			res.id = res.parent;
 			res.reused = true;
 		} else {
-			r = sb_diff_trees(store, &parent_root, &res.root, NULL, sb_diff_count,
-					  &res.changes, err);
+			if (first)
+				res.changes = all_added(&res.scan);
+			else
+				r = sb_diff_trees(store, &parent_root, &res.root, NULL,
+						  sb_diff_count, &res.changes, err);
 			if (r < 0)
 				return r;
 			sb_snapshot s;

@@ -43,6 +43,33 @@ static void init_tables(void)
 	mask_l = spread_mask(MASK_L_BITS);
 }
 
+/*
+ * Rolls p[i..end) into *hp. Returns the first position after whose byte
+ * (h & m) == 0, or end with *hp holding the hash so far. Four bytes a round
+ * with one branch for all four: the tests, not the hash, limit a bytewise
+ * loop. The cut points are exactly those of the bytewise loop.
+ */
+static size_t roll(const uint8_t *p, size_t i, size_t end, uint64_t m, uint64_t *hp)
+{
+	uint64_t h = *hp;
+	for (; i + 4 <= end; i += 4) {
+		uint64_t h1 = (h << 1) + gear[p[i]];
+		uint64_t h2 = (h1 << 1) + gear[p[i + 1]];
+		uint64_t h3 = (h2 << 1) + gear[p[i + 2]];
+		uint64_t h4 = (h3 << 1) + gear[p[i + 3]];
+		if (__builtin_expect(!((h1 & m) && (h2 & m) && (h3 & m) && (h4 & m)), 0))
+			return !(h1 & m) ? i : !(h2 & m) ? i + 1 : !(h3 & m) ? i + 2 : i + 3;
+		h = h4;
+	}
+	for (; i < end; i++) {
+		h = (h << 1) + gear[p[i]];
+		if (!(h & m))
+			return i;
+	}
+	*hp = h;
+	return end;
+}
+
 void sb_cdc_init(sb_cdc *c)
 {
 	pthread_once(&once, init_tables);
@@ -66,14 +93,14 @@ size_t sb_cdc_feed(sb_cdc *c, const void *data, size_t len, bool *ret_cut)
 	size_t end_s = off < SB_CDC_AVG ? MIN(len, SB_CDC_AVG - off) : i;
 	size_t end_l = MIN(len, SB_CDC_MAX - off);
 
-	for (; i < end_s; i++) {
-		h = (h << 1) + gear[p[i]];
-		if (!(h & ms))
+	if (i < end_s) {
+		i = roll(p, i, end_s, ms, &h);
+		if (i < end_s)
 			goto cut;
 	}
-	for (; i < end_l; i++) {
-		h = (h << 1) + gear[p[i]];
-		if (!(h & ml))
+	if (i < end_l) {
+		i = roll(p, i, end_l, ml, &h);
+		if (i < end_l)
 			goto cut;
 	}
 	if (off + end_l == SB_CDC_MAX) {

@@ -102,27 +102,22 @@ static int grow(uint8_t **buf, size_t *cap, size_t want)
 	return 0;
 }
 
-/*
- * A file being read from offset 0 whatever its fd offset; a pipe as it comes.
- * Up to EOF, or up to end when the caller knows the size (UINT64_MAX: EOF).
- */
+/* A file being read from offset 0 whatever its fd offset; a pipe as it comes. */
 typedef struct reader {
 	int fd;
 	bool seekable;
-	uint64_t pos, end;
+	uint64_t pos;
 	bool eof;
+	uint64_t end; /* a short read ending here is EOF; UINT64_MAX: only a zero read is */
 } reader;
 
-/* Reads into buf[*fill..cap); sets r->eof on a zero read or at r->end. */
+/* Reads into buf[*fill..cap); sets r->eof at the end of the file. */
 static int fill_some(reader *rd, uint8_t *buf, size_t cap, size_t *fill, sb_error *err)
 {
-	size_t want = cap - *fill;
-	if (rd->end - rd->pos < want)
-		want = (size_t)(rd->end - rd->pos);
 	ssize_t n;
 	for (;;) {
-		n = rd->seekable ? pread(rd->fd, buf + *fill, want, (off_t)rd->pos)
-				 : read(rd->fd, buf + *fill, want);
+		n = rd->seekable ? pread(rd->fd, buf + *fill, cap - *fill, (off_t)rd->pos)
+				 : read(rd->fd, buf + *fill, cap - *fill);
 		if (n >= 0)
 			break;
 		if (errno == ESPIPE && rd->seekable && rd->pos == 0) {
@@ -133,35 +128,35 @@ static int fill_some(reader *rd, uint8_t *buf, size_t cap, size_t *fill, sb_erro
 			return sb_error_errno(err, errno, "read file content at offset %" PRIu64,
 					      rd->pos);
 	}
-	if (n == 0 && rd->end != UINT64_MAX && rd->pos < rd->end)
-		return sb_error_set(err, EIO,
-				    "file shrank to %" PRIu64 " bytes while read, from %" PRIu64,
-				    rd->pos, rd->end);
+	bool short_read = (size_t)n < cap - *fill;
 	*fill += (size_t)n;
 	rd->pos += (uint64_t)n;
-	if (n == 0 || rd->pos == rd->end)
+	if (n == 0 || (short_read && rd->seekable && rd->pos == rd->end))
 		rd->eof = true;
 	return 0;
 }
 
-/* size: what the caller knows it holds, read exactly; UINT64_MAX: up to EOF. */
-static int content_fd(const emitter *em, int fd, uint64_t size, sb_id *ret_id, uint64_t *ret_size,
-		      sb_error *err)
+static int content_fd(const emitter *em, int fd, const struct stat *known, sb_id *ret_id,
+		      uint64_t *ret_size, sb_error *err)
 {
 	/* Size the first buffer by fstat so that the common small file costs one
 	 * small allocation; the size is only a hint, EOF decides. */
 	struct stat st;
-	uint64_t expect = size;
-	if (expect == UINT64_MAX && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		expect = (uint64_t)st.st_size;
-	size_t hint = expect == UINT64_MAX ? 0 : (size_t)MIN(expect, (uint64_t)STREAM_BUF);
+	if (!known && fstat(fd, &st) == 0)
+		known = &st;
+	size_t hint = 0;
+	if (known && S_ISREG(known->st_mode) && known->st_size > 0)
+		hint = (uint64_t)known->st_size < STREAM_BUF ? (size_t)known->st_size : STREAM_BUF;
 	size_t cap = 0;
 	_cleanup_free_ uint8_t *buf = NULL;
 	if (grow(&buf, &cap, MAX(hint + 1, (size_t)4096)) < 0)
 		return sb_error_errno(err, ENOMEM, "read buffer");
 
 	size_t fill = 0;
-	reader rd = {fd, true, 0, size, size == 0};
+	reader rd = {fd, true, 0, false, UINT64_MAX};
+	/* Only the caller's stat may end a read early: the caller stats again. */
+	if (known && known != &st && S_ISREG(known->st_mode))
+		rd.end = (uint64_t)known->st_size;
 	while (!rd.eof && fill <= SB_CONTENT_CHUNK_MIN_FILE) {
 		if (fill == cap && grow(&buf, &cap, MIN(cap * 2, (size_t)STREAM_BUF)) < 0)
 			return sb_error_errno(err, ENOMEM, "read buffer");
@@ -223,14 +218,14 @@ static int content_fd(const emitter *em, int fd, uint64_t size, sb_id *ret_id, u
 int sb_content_store_fd(sb_store *s, int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err)
 {
 	emitter em = {s};
-	return content_fd(&em, fd, UINT64_MAX, ret_id, ret_size, err);
+	return content_fd(&em, fd, NULL, ret_id, ret_size, err);
 }
 
-int sb_content_store_sized(sb_store *s, int fd, uint64_t size, sb_id *ret_id, sb_error *err)
+int sb_content_store_fd_stat(sb_store *s, int fd, const struct stat *st, sb_id *ret_id,
+			     uint64_t *ret_size, sb_error *err)
 {
 	emitter em = {s};
-	uint64_t n;
-	return content_fd(&em, fd, size, ret_id, &n, err);
+	return content_fd(&em, fd, st, ret_id, ret_size, err);
 }
 
 int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_id, sb_error *err)
@@ -242,7 +237,7 @@ int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_i
 int sb_content_hash_fd(int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err)
 {
 	emitter em = {NULL};
-	return content_fd(&em, fd, UINT64_MAX, ret_id, ret_size, err);
+	return content_fd(&em, fd, NULL, ret_id, ret_size, err);
 }
 
 /* ---- reading back ---- */

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "hash.h"
@@ -32,11 +33,14 @@
 int sb_content_store_fd(sb_store *s, int fd, sb_id *ret_id, uint64_t *ret_size, sb_error *err);
 
 /*
- * Same, for a regular file the caller has just fstat'ed and that nobody writes
- * to any more (a finished run's upper layer): reads exactly size bytes, which
- * saves the fstat and the read that would meet EOF. Fewer bytes is -EIO.
+ * Same, for a regular file the caller has just fstat'ed (st) and fstat's
+ * again afterwards to notice a change: st sizes the read buffer, and a read
+ * that comes up short exactly at st->st_size is taken as EOF without another
+ * read to confirm it. A file that grew meanwhile is then stored short, which
+ * the caller's second fstat reveals.
  */
-int sb_content_store_sized(sb_store *s, int fd, uint64_t size, sb_id *ret_id, sb_error *err);
+int sb_content_store_fd_stat(sb_store *s, int fd, const struct stat *st, sb_id *ret_id,
+			     uint64_t *ret_size, sb_error *err);
 
 /* Same, for bytes in memory (tests, apply of small files). */
 int sb_content_store_buf(sb_store *s, const void *data, size_t len, sb_id *ret_id, sb_error *err);

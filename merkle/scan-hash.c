@@ -76,13 +76,9 @@ void sb_scan__hash(scanner *sc, job *j)
 			j->gone_why = "replaced by another file type during the scan; left out";
 			break;
 		}
-		if (lseek(fd, 0, SEEK_SET) < 0) {
-			job_error(j, &e, sb_error_errno(&e, errno, "seek"));
-			break;
-		}
 		sb_id id;
 		uint64_t n = 0;
-		int r = sb_content_store_fd(sc->store, fd, &id, &n, &e);
+		int r = sb_content_store_fd_stat(sc->store, fd, &before, &id, &n, &e);
 		if (r < 0) {
 			job_error(j, &e, r);
 			break;
@@ -135,7 +131,8 @@ void *sb_scan__worker(void *arg)
 		pthread_mutex_lock(&sc->mu);
 		j->next = sc->done_head;
 		sc->done_head = j;
-		pthread_cond_signal(&sc->done_cv);
+		if (++sc->n_done >= sc->wake_at)
+			pthread_cond_signal(&sc->done_cv);
 	}
 	pthread_mutex_unlock(&sc->mu);
 	return NULL;

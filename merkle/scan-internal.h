@@ -25,6 +25,11 @@
 #define MAX_READS    4	  /* a file still changing after this is stored as last read */
 #define MAX_INFLIGHT 1024 /* jobs queued, running or awaiting the walker */
 #define NSEC	     1000000000LL
+/*
+ * Finished jobs the walker waits for when it must wait: woken for each one,
+ * it would cost two context switches per file.
+ */
+#define DRAIN_BATCH 64
 
 /* A directory fd shared by the walker's frame and the jobs queued from it. */
 typedef struct dirref {
@@ -113,11 +118,13 @@ struct scanner {
 	sb_store *store;
 	const sb_scan_opts *o;
 
-	pthread_mutex_t mu; /* the two lists, inflight, queued, idle, stop */
+	pthread_mutex_t mu; /* the two lists and the counts below, idle, stop */
 	pthread_cond_t work_cv, done_cv;
 	job *q_head, *q_tail, *done_head;
 	size_t inflight, queued;
-	int idle; /* workers waiting for a job */
+	size_t n_done;	/* jobs on the done list */
+	size_t wake_at; /* signal done_cv when n_done reaches this */
+	int idle;	/* workers waiting for a job */
 	bool stop;
 	atomic_bool abort;
 	atomic_size_t open_dirs; /* the main walker's and its file jobs' */

@@ -245,13 +245,20 @@ static void progress(walker *w)
 	w->sc->o->progress(w->sc->o->userdata, &w->stats);
 }
 
-/* Waits (when block) for finished jobs and completes them all. */
-static int drain(walker *w, bool block)
+/*
+ * Completes every finished job, first waiting (want > 0) until want of them,
+ * or all those in flight, have finished.
+ */
+static int drain(walker *w, size_t want)
 {
 	if (w->nested)
 		return w->r;
 	pthread_mutex_lock(&w->sc->mu);
-	while (block && !w->sc->done_head && w->sc->inflight > 0) {
+	/* Only the walker lowers inflight, so need holds while it waits. */
+	size_t need = MIN(want, w->sc->inflight);
+	if (w->sc->n_done < need)
+		w->sc->wake_at = need;
+	while (w->sc->n_done < need) {
 		/* wake now and then so progress keeps coming during long hashes */
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -268,6 +275,8 @@ static int drain(walker *w, bool block)
 	}
 	job *list = w->sc->done_head;
 	w->sc->done_head = NULL;
+	w->sc->n_done = 0;
+	w->sc->wake_at = SIZE_MAX;
 	pthread_mutex_unlock(&w->sc->mu);
 	size_t n = 0;
 	while (list) {
@@ -395,7 +404,7 @@ static int pop(walker *w)
 static int make_room(walker *w)
 {
 	while (!w->nested && atomic_load(w->open_dirs) >= w->budget && w->sc->inflight > 0) {
-		int r = drain(w, true);
+		int r = drain(w, 1);
 		if (r < 0)
 			return r;
 	}
@@ -432,7 +441,7 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 	}
 	size_t idx = d->tree.n - 1;
 	while (!w->nested && w->sc->inflight >= MAX_INFLIGHT) {
-		int r = drain(w, true);
+		int r = drain(w, DRAIN_BATCH);
 		if (r < 0)
 			return r;
 	}
@@ -704,7 +713,7 @@ static int walk(walker *w, int fd)
 			r = -ECANCELED;
 			break;
 		}
-		r = drain(w, false);
+		r = drain(w, 0);
 		if (r < 0)
 			break;
 		progress(w);
@@ -717,7 +726,7 @@ static int walk(walker *w, int fd)
 	if (r < 0)
 		fail(w, r);
 	while (!w->nested && w->sc->inflight > 0)
-		drain(w, true);
+		drain(w, DRAIN_BATCH);
 	return w->r;
 }
 
@@ -779,6 +788,7 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	pthread_condattr_destroy(&ca);
 	atomic_init(&sc->abort, false);
 	atomic_init(&sc->open_dirs, 0);
+	sc->wake_at = SIZE_MAX;
 	int n = sc->o->threads > 0 ? sc->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	n = MAX(1, MIN(n, 64));
 	size_t budget = fd_budget(n);

@@ -114,11 +114,17 @@ static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_en
 	if (!S_ISREG(sb.st_mode))
 		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
 				    qpath(c->path, q, sizeof(q)));
-	/* The sandbox is gone: nothing writes to the upper any more, the size is final. */
-	uint64_t size = (uint64_t)sb.st_size;
-	int r = sb_content_store_sized(sg->s, fd, size, &e->id, err);
+	/*
+	 * The sandbox is gone and nothing writes to the upper any more: the size
+	 * stat'ed is final, and a read that ends there needs no second one.
+	 */
+	uint64_t size;
+	int r = sb_content_store_fd_stat(sg->s, fd, &sb, &e->id, &size, err);
 	if (r < 0)
 		return sb_error_prefix(err, "staged '%s'", qpath(c->path, q, sizeof(q)));
+	if (size != (uint64_t)sb.st_size)
+		return sb_error_set(err, EIO, "staged '%s' changed size while read",
+				    qpath(c->path, q, sizeof(q)));
 	e->type = SB_FT_REG;
 	/*
 	 * The command is an adversary: a setuid or setgid bit it set would become

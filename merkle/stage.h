@@ -7,8 +7,8 @@
  * changes applied (edit.h), contents read from the upper directory through
  * the beneath-resolver. A file's mode, size and mtime are taken from the
  * file as it is opened (the change list may leave them 0:
- * SB_UPPER_PLAIN_FILES in overlay.h), its size read as final: nothing
- * writes to a finished run's upper. Once staged, the upper directory is no longer needed:
+ * SB_UPPER_PLAIN_FILES in overlay.h), its size read as final (one
+ * that changes is an error): nothing writes to a finished run's upper. Once staged, the upper directory is no longer needed:
  * diff, apply and discard work on store objects alone.
  *
  * Setuid and setgid bits on files written by the command are dropped (counted

@@ -46,6 +46,7 @@ struct sb_statcache {
 	size_t n_add, cap_add;
 	int64_t stamp;	      /* the next generation's */
 	uint32_t seq;	      /* records taken since begin */
+	bool add_sorted;      /* addv in path order (sb_statcache_sort) */
 	pthread_mutex_t lock; /* record */
 	const char *problem;
 	/*
@@ -353,6 +354,7 @@ static int add(sb_statcache *c, const char *fixed, const char *path, size_t len)
 	sb_buf_append(&c->add, fixed, REC_FIXED);
 	sb_buf_append(&c->add, path, len);
 	c->addv[c->n_add++] = (added){.off = off, .seq = ++c->seq};
+	c->add_sorted = false;
 	c->dirty = true;
 	return 0;
 }
@@ -418,6 +420,13 @@ static int added_cmp(const void *x, const void *y, void *arg)
 	return r ? r : (ax->seq > ay->seq) - (ax->seq < ay->seq);
 }
 
+void sb_statcache_sort(sb_statcache *c)
+{
+	if (!c->add_sorted && c->n_add > 1)
+		qsort_r(c->addv, c->n_add, sizeof(*c->addv), added_cmp, c->add.data);
+	c->add_sorted = true;
+}
+
 /*
  * The next generation in path order: the kept records of cur merged with
  * the added ones, each path once with its last record. Fills out (header,
@@ -425,8 +434,7 @@ static int added_cmp(const void *x, const void *y, void *arg)
  */
 static int merge(sb_statcache *c, sb_buf *out, size_t **ret_off, size_t *ret_n)
 {
-	if (c->n_add > 1)
-		qsort_r(c->addv, c->n_add, sizeof(*c->addv), added_cmp, c->add.data);
+	sb_statcache_sort(c);
 	size_t cap = c->same + c->n_add;
 	size_t *off = malloc(MAX(cap, 1) * sizeof(*off));
 	if (!off)

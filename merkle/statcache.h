@@ -125,6 +125,14 @@ int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_
 			const sb_id *id);
 
 /*
+ * Puts the records recorded anew since begin in path order (the kept ones
+ * are in order already), which save needs and otherwise does itself: a
+ * caller may run this on a thread of its own while it does other work
+ * (flushing the store), as long as nothing else uses c until it returns.
+ */
+void sb_statcache_sort(sb_statcache *c);
+
+/*
  * Writes the new generation (atomically). When every record equals a loaded
  * one that was already trusted (none new, changed, removed or racily clean),
  * nothing is written: the file on disk already says all of it.

@@ -52,6 +52,20 @@
 #define SB_STORE_ZSTD_LEVEL 2
 /* Foreign pack fds kept open for reading before idle ones are closed. */
 #define SB_STORE_MAX_OPEN_PACKS 256
+/*
+ * Records smaller than SB_STORE_WBUF_DIRECT are gathered in a buffer of
+ * SB_STORE_WBUF_SIZE and appended with one write: most objects are a few
+ * hundred bytes, and a system call for each costs more than copying them.
+ * Larger records are written straight from the compressor's buffer.
+ */
+#define SB_STORE_WBUF_SIZE   (1u << 20)
+#define SB_STORE_WBUF_DIRECT (128u << 10)
+/*
+ * Writeback of the bytes appended is started (sync_file_range) every this
+ * many, by the thread that wrote them: the disk works while the scan does,
+ * and the fsync at flush finds little left to submit.
+ */
+#define SB_STORE_WRITEBACK_STEP (16u << 20)
 
 /* An idx beyond this is not something we wrote (40M objects). */
 #define SB_IDX_MAX_FILE (2ull << 30)
@@ -103,6 +117,8 @@ typedef struct sb_pack {
 	bool own;			 /* written by this store */
 	bool dirty;			 /* own: entries not yet in its idx */
 	uint64_t end;			 /* own: append offset */
+	uint64_t written;		 /* own: bytes in the file; [written, end) are in wbuf */
+	uint64_t wb_start;		 /* own: writeback started for the bytes before this */
 	size_t first, count;		 /* own: its range in sb_store.w_ents */
 	sb_idx_map idx;			 /* foreign: its index */
 	uint64_t seen;			 /* reload generation that last saw its idx */
@@ -141,6 +157,10 @@ struct sb_store {
 	uint64_t hash_key;  /* odd, random: see slot_of() */
 	size_t n_open;	    /* foreign packs with an open fd */
 	sb_pack *cur;	    /* own pack being appended to */
+	uint8_t *wbuf;	    /* records of cur not yet written (see SB_STORE_WBUF_SIZE) */
+	size_t wbuf_len;
+	int werr; /* a buffered write failed: its objects are lost, nothing may be flushed */
+	char werr_pack[SB_PACK_NAME_LEN + 1];
 	sb_bad_idx *bad;
 	size_t n_bad;
 	bool loaded;		   /* the maps reflect packs/ as of dir_mtime */

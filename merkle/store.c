@@ -252,6 +252,7 @@ void sb_store_free(sb_store *s)
 	free(s->search);
 	free(s->w_ents);
 	free(s->w_hash);
+	free(s->wbuf);
 	free(s->bad);
 	for (size_t i = 0; i < s->n_pool; i++)
 		zctx_free(s->pool[i]);
@@ -292,6 +293,99 @@ static int pwritev_full(int fd, struct iovec *iov, int cnt, off_t off)
 		}
 	}
 	return 0;
+}
+
+/* The failure of an earlier buffered write, which sticks (see wbuf_write). */
+static int werr_report(sb_store *s, sb_error *err)
+{
+	return sb_error_errno(err, -s->werr, "append to 'packs/%s.pack' failed earlier",
+			      s->werr_pack);
+}
+
+/*
+ * Writes the buffered records of s->cur. put() has already handed out their
+ * ids, so a failure loses objects callers believe stored: it sticks, and
+ * every later put, flush and read of them fails. Under s->lock.
+ */
+static int wbuf_write(sb_store *s, sb_error *err)
+{
+	if (s->werr)
+		return werr_report(s, err);
+	if (s->wbuf_len == 0)
+		return 0;
+	sb_pack *p = s->cur;
+	int r = sb_pwrite_full(p->fd, s->wbuf, s->wbuf_len, (off_t)p->written);
+	if (r < 0) {
+		s->werr = r;
+		memcpy(s->werr_pack, p->name, sizeof(s->werr_pack));
+		return werr_report(s, err);
+	}
+	p->written += s->wbuf_len;
+	s->wbuf_len = 0;
+	return 0;
+}
+
+/*
+ * Appends e's record to s->cur at its end: small ones into the buffer, large
+ * ones (after what is buffered) straight to the file. Under s->lock.
+ */
+static int append_record(sb_store *s, const sb_entry *e, const void *payload, sb_error *err)
+{
+	sb_pack *p = s->cur;
+	size_t rec_len = SB_REC_HEADER_LEN + (size_t)e->stored_len;
+	if (s->werr)
+		return werr_report(s, err);
+	if (!s->wbuf && rec_len < SB_STORE_WBUF_DIRECT)
+		s->wbuf = malloc(SB_STORE_WBUF_SIZE); /* NULL: every record is written through */
+	bool buffered = s->wbuf && rec_len < SB_STORE_WBUF_DIRECT;
+	if (!buffered || s->wbuf_len + rec_len > SB_STORE_WBUF_SIZE) {
+		int r = wbuf_write(s, err);
+		if (r < 0)
+			return r;
+	}
+	uint8_t hdr[SB_REC_HEADER_LEN];
+	sb_pack__encode_record_header(hdr, e);
+	if (buffered) {
+		memcpy(s->wbuf + s->wbuf_len, hdr, sizeof(hdr));
+		memcpy(s->wbuf + s->wbuf_len + sizeof(hdr), payload, e->stored_len);
+		s->wbuf_len += rec_len;
+	} else {
+		struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)payload, e->stored_len}};
+		/* A failed or partial write leaves written where it was: the next
+		 * record overwrites the debris. */
+		int r = pwritev_full(p->fd, iov, 2, (off_t)p->written);
+		if (r < 0)
+			return sb_error_errno(err, -r, "append to 'packs/%s.pack'", p->name);
+		p->written += rec_len;
+	}
+	p->end += rec_len;
+	return 0;
+}
+
+/* A range of an own pack whose writeback is to start once s->lock is dropped. */
+typedef struct writeback {
+	int fd;
+	uint64_t off, len;
+} writeback;
+
+/* Takes the range written since the last one, when it is long enough. Under s->lock. */
+static void writeback_take(sb_pack *p, writeback *ret)
+{
+	if (p->written - p->wb_start < SB_STORE_WRITEBACK_STEP)
+		return;
+	ret->fd = p->fd;
+	ret->off = p->wb_start;
+	ret->len = p->written - p->wb_start;
+	p->wb_start = p->written;
+}
+
+static void writeback_start(const writeback *wb)
+{
+	/* A head start only, so failure does not matter: flush's fsync is what
+	 * makes the bytes durable, and reports write errors. */
+	if (wb->len)
+		(void)sync_file_range(wb->fd, (off_t)wb->off, (off_t)wb->len,
+				      SYNC_FILE_RANGE_WRITE);
 }
 
 /* Creates this writer's next pack. Called with s->lock held. */
@@ -338,6 +432,8 @@ static int pack_create(sb_store *s, sb_error *err)
 		p->own = true;
 		p->fd = TAKE_FD(fd);
 		p->end = SB_PACK_HEADER_LEN;
+		p->written = SB_PACK_HEADER_LEN;
+		p->wb_start = 0;
 		p->first = s->n_w;
 		p->count = 0;
 		s->cur = p;
@@ -412,6 +508,7 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 		return r;
 	}
 
+	writeback wb = {-1, 0, 0};
 	pthread_mutex_lock(&s->lock);
 	if (lookup(s, &e.id, &found, NULL) > 0) {
 		/* Another thread stored it while we compressed. */
@@ -424,8 +521,13 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 		goto done;
 	}
 	uint64_t rec_len = SB_REC_HEADER_LEN + (uint64_t)e.stored_len;
-	if (s->cur && s->cur->count > 0 && s->cur->end + rec_len > s->pack_max)
-		s->cur = NULL; /* sealed: its idx is written at the next flush */
+	if (s->cur && s->cur->count > 0 && s->cur->end + rec_len > s->pack_max) {
+		/* sealed: its idx is written at the next flush */
+		r = wbuf_write(s, err);
+		if (r < 0)
+			goto done;
+		s->cur = NULL;
+	}
 	if (!s->cur) {
 		r = pack_create(s, err);
 		if (r < 0)
@@ -433,28 +535,19 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 	}
 	e.offset = s->cur->end;
 	e.pack = s->cur->no;
-	uint8_t hdr[SB_REC_HEADER_LEN];
-	sb_pack__encode_record_header(hdr, &e);
-	struct iovec iov[2] = {
-	    {hdr, sizeof(hdr)},
-	    {(e.flags & SB_REC_ZSTD) ? z->buf : (void *)data, e.stored_len},
-	};
-	/* A failed or partial write leaves end where it was: the next record
-	 * overwrites the debris. */
-	r = pwritev_full(s->cur->fd, iov, 2, (off_t)e.offset);
-	if (r < 0) {
-		sb_error_errno(err, -r, "append to 'packs/%s.pack'", s->cur->name);
+	r = append_record(s, &e, (e.flags & SB_REC_ZSTD) ? z->buf : data, err);
+	if (r < 0)
 		goto done;
-	}
+	writeback_take(s->cur, &wb);
 	s->w_ents[s->n_w] = e;
 	w_hash_insert(s->w_hash, s->w_hash_size, s->hash_key, &e.id, (uint32_t)++s->n_w);
-	s->cur->end += rec_len;
 	s->cur->count++;
 	s->cur->dirty = true;
 	s->stats.objects_written++;
 	s->stats.bytes_written += rec_len;
 done:
 	pthread_mutex_unlock(&s->lock);
+	writeback_start(&wb);
 	sb_store__zctx_put(s, z);
 	if (r < 0)
 		return r;
@@ -545,6 +638,11 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 		int found = lookup(s, id, &e, &bad);
 		if (found > 0) {
 			sb_pack *cand = s->packs[e.pack];
+			if (cand->own && e.offset >= cand->written) {
+				r = wbuf_write(s, err);
+				if (r < 0)
+					break;
+			}
 			r = cand->fd >= 0 ? 0 : pack_open(s, cand);
 			if (r == 0) {
 				p = cand;
@@ -647,6 +745,12 @@ int sb_store_flush(sb_store *s, sb_error *err)
 
 	pthread_mutex_lock(&s->flush_lock);
 	pthread_mutex_lock(&s->lock);
+	r = wbuf_write(s, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->flush_lock);
+		return r;
+	}
 	for (size_t i = 0; i < s->n_packs; i++)
 		if (s->packs[i]->own && s->packs[i]->dirty)
 			n_jobs++;

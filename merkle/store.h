@@ -37,6 +37,12 @@
  * put/get/has are safe to call from several threads at once (hashing and
  * compression happen outside the store's lock).
  *
+ * Small records are gathered in memory and appended in batches (large ones
+ * are written at once), so a failed write may surface in a later put, get or
+ * flush, naming the pack. It sticks: objects put() already reported stored
+ * are lost, so every later put and flush fails with it and no index ever
+ * points at them.
+ *
  * Errnos beyond those listed per function: put on a store opened without
  * SB_STORE_WRITE is -EROFS; a payload over SB_OBJ_MAX is -EFBIG. An index
  * whose checksum or contents are wrong does not stop open (so verify can

@@ -674,6 +674,35 @@ TEST(bogus_record_header_length)
 	sb_store_free(s);
 }
 
+/* Small records wait in memory: a failed write of them sticks. */
+TEST(failed_buffered_write_sticks)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_id kept, lost, later;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "kept", 4, &kept, NULL));
+	ASSERT_OK(sb_store_flush(s, NULL));
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "lost", 4, &lost, NULL));
+	/* The pack's fd now refuses writes, as a full disk would. */
+	int ro = open("store", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(ro);
+	ASSERT_OK(dup3(ro, s->cur->fd, O_CLOEXEC));
+	close(ro);
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_flush(s, &err), -EBADF);
+	ASSERT_TRUE(strstr(err.msg, ".pack"));
+	void *data;
+	size_t len;
+	ASSERT_ERR(sb_store_get(s, &lost, 0, NULL, &data, &len, NULL), -EBADF);
+	ASSERT_ERR(sb_store_put(s, SB_OBJ_BLOB, "later", 5, &later, NULL), -EBADF);
+	ASSERT_ERR(sb_store_flush(s, NULL), -EBADF);
+	sb_store_free(s);
+
+	s = open_store(0);
+	ASSERT_TRUE(sb_store_has(s, &kept));
+	ASSERT_FALSE(sb_store_has(s, &lost));
+	sb_store_free(s);
+}
+
 TEST(pack_rolls_over_at_cap)
 {
 	enum { N = 400 };
