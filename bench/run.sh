@@ -236,7 +236,8 @@ warm() {
 settle() {
 	local i
 	for ((i = 0; i < 1200; i++)); do
-		pgrep -x 'snapbox-umount|snapbox-trash' >/dev/null || return 0
+		# (pgrep takes no pattern longer than a process name's 15 bytes)
+		pgrep -x snapbox-umount >/dev/null || pgrep -x snapbox-trash >/dev/null || return 0
 		sleep 0.05
 	done
 }
