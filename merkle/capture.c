@@ -63,6 +63,9 @@ static sb_diff_counts all_added(const sb_scan_stats *st)
 	};
 }
 
+/* Cache misses from which the stat cache is sorted on a thread of its own. */
+#define SORT_ON_A_THREAD 4096
+
 static void *sort_cache(void *cache)
 {
 	sb_statcache_sort(cache);
@@ -125,10 +128,14 @@ int sb_capture(sb_workspace *w, const sb_capture_opts *opts, sb_capture_result *
 		if (r < 0)
 			return r;
 	}
-	/* Sorting the stat cache for its save takes about as long as the flush:
-	 * both at once. */
+	/*
+	 * The stat cache's save sorts the records of the files read (the cache
+	 * misses). After a first snapshot that takes about as long as the
+	 * flush: both at once. A few misses sort faster than a thread starts.
+	 */
 	pthread_t sorter;
-	bool sorting = save_cache && pthread_create(&sorter, NULL, sort_cache, cache) == 0;
+	bool sorting = save_cache && res.scan.files_hashed >= SORT_ON_A_THREAD &&
+		       pthread_create(&sorter, NULL, sort_cache, cache) == 0;
 	r = sb_store_flush(store, err);
 	if (sorting)
 		pthread_join(sorter, NULL);

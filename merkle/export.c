@@ -56,11 +56,16 @@ static void tmp_name(char *buf, size_t size)
  * as with a rename over it; but ext4 starts writing the new file's data out
  * on a rename that replaces a file (auto_da_alloc), inside the rename, which
  * made that rename the dearest step of a restore and kept writers in one
- * directory from overlapping. A directory found there is swapped back:
- * replacing one is not ours to do (-EISDIR, as rename says).
+ * directory from overlapping. Replacing a directory is not ours to do
+ * (-EISDIR, as rename says): one found there is never swapped out, and one
+ * that appears between that look and the swap is swapped back at once, so a
+ * directory of the user's never waits under a temp name.
  */
 static int exchange(int dir_fd, const char *tmp, const sb_tree_entry *e)
 {
+	struct stat st;
+	if (fstatat(dir_fd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		return -EISDIR;
 	if (renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_EXCHANGE) < 0)
 		return -errno;
 	if (unlinkat(dir_fd, tmp, 0) == 0 || errno == ENOENT)

@@ -23,6 +23,7 @@
 
 #include "export.h"
 #include "restore-internal.h"
+#include "workers.h"
 
 #define MAX_QUEUED 256 /* writes queued or running */
 
@@ -66,10 +67,18 @@ sb_restore__dir *sb_restore__dir_new(int fd, bool own_fd, const sb_tree_entry *s
 	return d;
 }
 
-/* The last reference is gone. Any thread. err may be NULL. */
-static int dir_finish(sb_restore__dir *d, sb_error *err)
+/*
+ * The last reference is gone. Any thread. err may be NULL. Only a directory
+ * whose walk and writes all went well (ok, and no write of the pool failed)
+ * gets its final mode and mtime: a half-restored one must not turn
+ * read-only or look finished; the restore run again finishes it.
+ */
+static int dir_finish(sb_restore__writers *w, sb_restore__dir *d, bool ok, sb_error *err)
 {
-	int r = d->finish ? sb_export_dir_finish(d->fd, &d->self, d->path, err) : 0;
+	pthread_mutex_lock(&w->mu);
+	ok = ok && w->r >= 0;
+	pthread_mutex_unlock(&w->mu);
+	int r = ok && d->finish ? sb_export_dir_finish(d->fd, &d->self, d->path, err) : 0;
 	if (d->own_fd)
 		close(d->fd);
 	sb_tree_entry_release(&d->self);
@@ -103,7 +112,7 @@ static void run_job(sb_restore__writers *w, job *j)
 		r = sb_export_entry(w->store, j->dir->fd, &j->e, j->path, xf, NULL, NULL, &e);
 	sb_restore__dir *fin = dir_unref(w, j->dir);
 	if (fin) {
-		int fr = dir_finish(fin, r < 0 ? NULL : &e);
+		int fr = dir_finish(w, fin, r >= 0 && !skip, r < 0 ? NULL : &e);
 		if (r >= 0)
 			r = fr;
 	}
@@ -147,8 +156,7 @@ int sb_restore__writers_new(sb_store *s, int threads, sb_restore__writers **ret,
 {
 	if (threads <= 0) {
 		/* Writes wait on the filesystem more than they compute: overlap a few. */
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = (int)MAX(2, MIN(2 * n, 8));
+		threads = MAX(2, MIN(2 * sb_workers_count(0), 8));
 	}
 	sb_restore__writers *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -242,6 +250,6 @@ int sb_restore__dir_done(sb_restore__writers *w, sb_restore__dir *d, int ret, sb
 	sb_restore__dir *fin = dir_unref(w, d);
 	if (!fin)
 		return ret;
-	int r = dir_finish(fin, ret < 0 ? NULL : err);
+	int r = dir_finish(w, fin, ret >= 0, ret < 0 ? NULL : err);
 	return ret < 0 ? ret : r;
 }

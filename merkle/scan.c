@@ -802,7 +802,9 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	else
 		share = 0;
 	walker *w = &sc->main;
-	walker_init(w, sc, false, budget - (size_t)n * (share + 1));
+	/* The nested walks' shares come out of the caller's; without them, all is its. */
+	size_t reserved = share ? (size_t)n * (share + 1) : 0;
+	walker_init(w, sc, false, budget - reserved);
 	w->err = err;
 	sc->threads = calloc((size_t)n, sizeof(pthread_t));
 	int r = sc->threads ? 0 : -ENOMEM;

@@ -37,7 +37,6 @@ struct sb_cgroup {
 	char name[SB_CG_NAME_MAX];
 	struct sb_cgroup__dir dirs[SB_CG_MAX_DIRS];
 	size_t n_dirs;
-	int procs_fds[SB_CG_MAX_DIRS];
 	int join_fds[SB_CG_MAX_DIRS];
 	unsigned limited; /* controllers with a limit written */
 	sb_cgroup_limits lim;

@@ -329,7 +329,6 @@ int sb_cgroup_new(const sb_cgroup_limits *lim, const sb_cgroup_options *opt, sb_
 		cg->dirs[i].dir_fd = -1;
 		cg->dirs[i].procs_fd = -1;
 		cg->dirs[i].join_fd = -1;
-		cg->procs_fds[i] = -1;
 		cg->join_fds[i] = -1;
 	}
 	cg->lim = *lim;
@@ -360,17 +359,10 @@ int sb_cgroup_new(const sb_cgroup_limits *lim, const sb_cgroup_options *opt, sb_
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < cg->n_dirs; i++) {
-		cg->procs_fds[i] = cg->dirs[i].procs_fd;
 		cg->join_fds[i] = cg->dirs[i].join_fd;
 	}
 	*ret = TAKE_PTR(cg);
 	return 0;
-}
-
-size_t sb_cgroup_procs_fds(const sb_cgroup *cg, const int **ret_fds)
-{
-	*ret_fds = cg->procs_fds;
-	return cg->n_dirs;
 }
 
 size_t sb_cgroup_join_fds(const sb_cgroup *cg, const int **ret_fds)
@@ -464,7 +456,6 @@ int sb_cgroup_destroy(sb_cgroup *cg, sb_error *err)
 	for (size_t i = cg->n_dirs; i-- > 0;) {
 		struct sb_cgroup__dir *d = &cg->dirs[i];
 		dir_close(d);
-		cg->procs_fds[i] = -1;
 		cg->join_fds[i] = -1;
 		if (!d->created)
 			continue;

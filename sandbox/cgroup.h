@@ -116,9 +116,6 @@ typedef struct sb_cgroup_report {
 int sb_cgroup_new(const sb_cgroup_limits *lim, const sb_cgroup_options *opt, sb_cgroup **ret,
 		  sb_error *err);
 
-/* The cgroup.procs fds, O_WRONLY|O_CLOEXEC (one per v1 hierarchy, one on v2). */
-size_t sb_cgroup_procs_fds(const sb_cgroup *cg, const int **ret_fds);
-
 /*
  * The fds a single-threaded child writes "0" into to join (see above): on
  * v1 each hierarchy's "tasks", on v2 cgroup.procs. O_WRONLY|O_CLOEXEC.

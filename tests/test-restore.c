@@ -12,6 +12,8 @@
 #include "sb-test.h"
 #include "sb-test-store.h"
 #include "sb-test-tree.h"
+#include "content.h"
+#include "export.h"
 #include "restore.h"
 #include "scan.h"
 #include "statcache.h"
@@ -328,5 +330,28 @@ TEST(writer_failure_is_reported)
 		sb_test_fail(__FILE__, __LINE__, "\"%s\" does not name d/f20", err.msg);
 	sb_restore_touched_free(t);
 	close(fd);
+	sb_store_free(s);
+}
+
+/*
+ * Replacing a name with a file never moves a directory found there, not
+ * even for a moment under a temp name: -EISDIR, the directory and what it
+ * holds untouched, no temp left behind.
+ */
+TEST(replace_never_moves_a_directory_aside)
+{
+	sb_store *s = sb_test_open_store();
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_EQ(sb_test_sh("mkdir -p d/name && echo keep > d/name/inside"), 0);
+	char name[] = "name";
+	sb_tree_entry e = {.name = name, .name_len = 4, .type = SB_FT_REG, .mode = 0644, .size = 4};
+	ASSERT_OK(sb_content_store_buf(s, "new\n", 4, &e.id, &err));
+	int dfd = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(dfd);
+	ASSERT_ERR(sb_export_entry(s, dfd, &e, "name", SB_EXPORT_REPLACE, NULL, NULL, &err),
+		   -EISDIR);
+	close(dfd);
+	ASSERT_EQ(sb_test_sh("test \"$(cat d/name/inside)\" = keep && test \"$(ls -A d)\" = name"),
+		  0);
 	sb_store_free(s);
 }

@@ -648,7 +648,7 @@ TEST(deep_tree_with_few_fds)
 	}
 	close(cur);
 	sb_store *s = open_store();
-	sb_id root, again;
+	sb_id root, again, many;
 	sb_scan_stats st;
 	scan_ok(s, "ws", NULL, &root, &st);
 	ASSERT_EQ(st.dirs, 90);
@@ -657,6 +657,11 @@ TEST(deep_tree_with_few_fds)
 	assert_same_listing("ws", "dst");
 	scan_ok(s, "dst", NULL, &again, &st);
 	ASSERT_TRUE(sb_id_eq(&root, &again));
+	/* More threads than fds to share: the caller's walk keeps the whole (small) budget. */
+	char *warned;
+	scan_threads(s, NULL, NULL, 16, &many, &st, &warned);
+	free(warned);
+	ASSERT_TRUE(sb_id_eq(&root, &many));
 	sb_store_free(s);
 }
 

@@ -96,28 +96,46 @@ static void sh(fx *f, const char *script)
 	f->argv[3] = NULL;
 }
 
-/* Runs the sandbox with stdout+stderr captured; returns the output (malloc'd). */
-static char *run(fx *f, sb_sandbox_result *res)
+/*
+ * Starts the sandbox with its stdout (with both, its stderr too) on a pipe
+ * and returns the pipe's read end in *ret_rfd. The config's fds are reset
+ * afterwards: the write end is closed here.
+ */
+static sb_sandbox *start_piped(fx *f, bool both, int *ret_rfd)
 {
 	int p[2];
 	ASSERT_OK(pipe2(p, O_CLOEXEC));
 	f->cfg.stdout_fd = p[1];
-	f->cfg.stderr_fd = p[1];
+	if (both)
+		f->cfg.stderr_fd = p[1];
 	sb_error err = SB_ERROR_INIT;
 	sb_sandbox *sb = NULL;
 	int r = sb_sandbox_start(&f->cfg, &sb, &err);
 	close(p[1]);
+	f->cfg.stdout_fd = -1;
+	if (both)
+		f->cfg.stderr_fd = -1;
 	if (r < 0)
 		sb_test_fail(__FILE__, __LINE__, "start: %s", err.msg);
+	*ret_rfd = p[0];
+	return sb;
+}
+
+/* Runs the sandbox with stdout+stderr captured; returns the output (malloc'd). */
+static char *run(fx *f, sb_sandbox_result *res)
+{
+	int rfd;
+	sb_sandbox *sb = start_piped(f, true, &rfd);
 	size_t cap = 1 << 16, len = 0;
 	char *out = malloc(cap);
 	ASSERT_TRUE(out);
 	ssize_t n;
-	while ((n = read(p[0], out + len, cap - len - 1)) > 0)
+	while ((n = read(rfd, out + len, cap - len - 1)) > 0)
 		len += (size_t)n;
 	out[len] = 0;
-	close(p[0]);
-	r = sb_sandbox_wait(sb, res, &err);
+	close(rfd);
+	sb_error err = SB_ERROR_INIT;
+	int r = sb_sandbox_wait(sb, res, &err);
 	if (r < 0)
 		sb_test_fail(__FILE__, __LINE__, "wait: %s", err.msg);
 	sb_sandbox_free(sb);
@@ -809,15 +827,11 @@ TEST(hold_until_release)
 	f.cfg.flags |= SB_SANDBOX_HOLD;
 	f.cfg.timeout_ms = 400;
 	sh(&f, "sleep 0.1; echo ran");
-	int p[2];
-	ASSERT_OK(pipe2(p, O_CLOEXEC));
-	f.cfg.stdout_fd = p[1];
+	int rfd;
+	sb_sandbox *sb = start_piped(&f, false, &rfd);
 	sb_error err = SB_ERROR_INIT;
-	sb_sandbox *sb;
-	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
-	close(p[1]);
 	/* Held past the timeout it will get: the clock has not started. */
-	struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+	struct pollfd pfd = {.fd = rfd, .events = POLLIN};
 	ASSERT_EQ(poll(&pfd, 1, 600), 0);
 	/* Set up (its own mount namespace, the overlay mounted), but no command yet. */
 	ASSERT_EQ(sb_test_sh("test \"$(readlink /proc/%d/ns/mnt)\" != \"$(readlink "
@@ -828,12 +842,12 @@ TEST(hold_until_release)
 	ASSERT_OK(sb_sandbox_release(sb, &err));
 	ASSERT_OK(sb_sandbox_release(sb, &err)); /* once is enough */
 	char out[64] = "";
-	ssize_t n = read(p[0], out, sizeof(out) - 1);
+	ssize_t n = read(rfd, out, sizeof(out) - 1);
 	out[n > 0 ? n : 0] = 0;
 	sb_sandbox_result res;
 	ASSERT_OK(sb_sandbox_wait(sb, &res, &err));
 	sb_sandbox_free(sb);
-	close(p[0]);
+	close(rfd);
 	ASSERT_STREQ(out, "ran\n");
 	ASSERT_EQ(res.exit_code, 0);
 	ASSERT_TRUE(!res.timed_out);
@@ -841,7 +855,6 @@ TEST(hold_until_release)
 
 	/* A set-up failure while held: the release is fine, wait reports it. */
 	f.cfg.workspace_mount = failing_mount;
-	f.cfg.stdout_fd = -1;
 	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
 	usleep(100000);
 	ASSERT_OK(sb_sandbox_release(sb, &err));
@@ -1046,25 +1059,21 @@ TEST(cgroup_procs_fd_is_joined)
 	f.cfg.cgroup_procs_fds = &fd;
 	f.cfg.n_cgroup_procs_fds = 1;
 	sh(&f, "grep pids /proc/self/cgroup; sleep 0.5");
-	int p[2];
-	ASSERT_OK(pipe2(p, O_CLOEXEC));
-	f.cfg.stdout_fd = p[1];
+	int rfd;
+	sb_sandbox *sb = start_piped(&f, false, &rfd);
 	sb_error err = SB_ERROR_INIT;
-	sb_sandbox *sb;
-	ASSERT_OK(sb_sandbox_start(&f.cfg, &sb, &err));
-	close(p[1]);
 	ASSERT_OK(sb_sandbox_wait_exec(sb, &err));
 	/* From the host: PID 1 and the command are in the cgroup. */
 	char *members = sb_test_sh_out("wc -l < %s", procs);
 	ASSERT_TRUE(atol_ok(members) >= 2);
 	free(members);
 	char out[256] = "";
-	ssize_t n = read(p[0], out, sizeof(out) - 1);
+	ssize_t n = read(rfd, out, sizeof(out) - 1);
 	out[n > 0 ? n : 0] = 0;
 	sb_sandbox_result res;
 	ASSERT_OK(sb_sandbox_wait(sb, &res, &err));
 	sb_sandbox_free(sb);
-	close(p[0]);
+	close(rfd);
 	close(fd);
 	rmdir(cg);
 	ASSERT_EQ(res.exit_code, 0);
@@ -1085,13 +1094,9 @@ static char *run_in_cgroup(fx *f, sb_cgroup *cg, int clone_fd, const int *fds, s
 	f->cfg.cgroup_procs_fds = fds;
 	f->cfg.n_cgroup_procs_fds = n;
 	sh(f, "cat /proc/self/cgroup; sleep 0.3");
-	int p[2];
-	ASSERT_OK(pipe2(p, O_CLOEXEC));
-	f->cfg.stdout_fd = p[1];
+	int rfd;
+	sb_sandbox *sb = start_piped(f, false, &rfd);
 	sb_error err = SB_ERROR_INIT;
-	sb_sandbox *sb;
-	ASSERT_OK(sb_sandbox_start(&f->cfg, &sb, &err));
-	close(p[1]);
 	if (sb_sandbox_wait_exec(sb, &err) < 0)
 		fprintf(stderr, "# %s\n", err.msg);
 	char *members = sb_test_sh_out("wc -l < '%s/cgroup.procs'", sb_cgroup_path(cg));
@@ -1100,12 +1105,11 @@ static char *run_in_cgroup(fx *f, sb_cgroup *cg, int clone_fd, const int *fds, s
 	char *out = calloc(1, 4096);
 	ASSERT_TRUE(out);
 	ssize_t r, len = 0;
-	while (len < 4095 && (r = read(p[0], out + len, (size_t)(4095 - len))) > 0)
+	while (len < 4095 && (r = read(rfd, out + len, (size_t)(4095 - len))) > 0)
 		len += r;
-	close(p[0]);
+	close(rfd);
 	ASSERT_OK(sb_sandbox_wait(sb, res, &err));
 	sb_sandbox_free(sb);
-	f->cfg.stdout_fd = -1;
 	return out;
 }
 
