@@ -226,8 +226,12 @@ note "tree: $TREE_FILES files, $TREE_DIRS dirs, $TREE_BYTES bytes, median file $
 # Warm page cache for every measurement. Other jobs on a shared machine may
 # drop the caches (the report counts drop_caches writes seen during the run),
 # so every measurement that reads file contents warms the tree right before.
+# Each measurement also starts with no other tool's writes pending: the
+# kernel writes dirty pages back up to 30 s later, so the last of git's
+# loose objects would otherwise be written during the next tool's run.
 warm() {
 	settle
+	sync
 	find "$TREE" -type f -exec cat {} + >/dev/null 2>&1 || true
 }
 # snapbox leaves an overlay's teardown and the trash's deletion to detached

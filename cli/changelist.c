@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "changelist.h"
+#include "stage.h"
 
 const char *sb_cli_ftype_name(sb_ftype t)
 {
@@ -56,7 +57,10 @@ static cJSON *entry_json(const sb_tree_entry *e)
 	cJSON_AddStringToObject(j, "mode", mode);
 	cJSON_AddItemToObject(j, "size", sb_cli_json_int((int64_t)e->size));
 	cJSON_AddItemToObject(j, "mtime_ns", sb_cli_json_int(e->mtime_ns));
-	if (e->type != SB_FT_FIFO)
+	/* A file a run's preview did not read (stage.h): its id is not known yet. */
+	if (e->type != SB_FT_FIFO && sb_stage_id_unread(&e->id))
+		cJSON_AddNullToObject(j, "id");
+	else if (e->type != SB_FT_FIFO)
 		cJSON_AddStringToObject(j, "id", sb_id_to_hex(&e->id, hex));
 	return j;
 }

@@ -102,14 +102,19 @@ int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths,
 {
 	sb_error err = SB_ERROR_INIT;
 	sb_session s;
+	sb_session_init(&s);
 	int r = sb_session_read(w, &s, &err);
 	if (r == -ENOENT)
 		return sb_cli_failf(cli,
 				    "nothing is staged in '%s' (run a command with "
 				    "'snapbox run' first)",
 				    sb_workspace_path(w));
-	if (r < 0)
+	if (r >= 0)
+		r = sb_cli_stage_session(w, &s, &err);
+	if (r < 0) {
+		sb_session_release(&s);
 		return sb_cli_fail(cli, &err);
+	}
 	if (s.state != SB_SESSION_STAGED || !s.has_staged) {
 		sb_session_release(&s);
 		return sb_cli_failf(cli,

@@ -6,6 +6,7 @@
 #include "changelist.h"
 #include "cli.h"
 #include "diffout.h"
+#include "run.h"
 #include "session.h"
 #include "snapshot.h"
 
@@ -101,7 +102,19 @@ int cmd_diff(sb_cli *cli, int argc, char **argv)
 	if (nids == 0) {
 		/* A run's staged changes come first: they are what waits for review. */
 		sb_session sess;
+		sb_session_init(&sess);
 		int sr = sb_session_read(w, &sess, &err);
+		if (sr >= 0 && sess.state == SB_SESSION_STAGED && !sess.has_staged) {
+			/* Still in the upper: staged first, under the lock, as read under it. */
+			sb_session_release(&sess);
+			sr = sb_workspace_lock(w, 0, &err);
+			if (sr >= 0)
+				sr = sb_session_read(w, &sess, &err);
+			if (sr >= 0)
+				sr = sb_cli_stage_session(w, &sess, &err);
+			if (sr < 0)
+				sb_session_release(&sess);
+		}
 		if (sr < 0 && sr != -ENOENT)
 			return sb_cli_fail(cli, &err);
 		if (sr >= 0 && sess.state == SB_SESSION_STAGED && sess.has_staged) {

@@ -130,19 +130,17 @@ static void print_summary(sb_cli *cli, const sb_run_opts *o, const sb_sandbox_re
 	summarize(f, cli, o, res, ch, staged_bytes, rep);
 }
 
-static cJSON *result_json(const sb_sandbox_result *res, int64_t baseline, const sb_id *staged,
+static cJSON *result_json(const sb_sandbox_result *res, int64_t baseline, bool staged,
 			  const sb_diff_list *ch, const sb_isolation_report *rep,
 			  const char *isolation)
 {
-	char hex[SB_HEX_LEN + 1];
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddNumberToObject(j, "exit_status", res->exit_code);
 	if (res->outcome == SB_SANDBOX_SIGNALED)
 		cJSON_AddNumberToObject(j, "signal", res->signal);
 	cJSON_AddBoolToObject(j, "timed_out", res->timed_out);
 	cJSON_AddNumberToObject(j, "baseline", (double)baseline);
-	if (staged)
-		cJSON_AddStringToObject(j, "staged_root", sb_id_to_hex(staged, hex));
+	cJSON_AddBoolToObject(j, "staged", staged);
 	cJSON_AddStringToObject(j, "isolation", isolation);
 	cJSON_AddItemToObject(j, "changes", sb_cli_changes_json(ch));
 	if (rep)
@@ -274,63 +272,50 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 		return res.exit_code;
 	}
 
-	/* 6. What the command changed: the upper layer, staged as a tree. */
-	sb_changes changes = SB_CHANGES_INIT;
-	sb_id staged;
-	sb_stage_stats sst = {0};
-	/* Only the xattr namespace the mount used is trusted: the command can set the other. */
+	/*
+	 * 6. What the command changed: the upper layer, previewed against the
+	 * baseline. The changes stay staged in the upper; the first diff or
+	 * apply stores them (session.h), so a discarded run never pays for it.
+	 */
+	sess.upper_userxattr = sb_sandbox_uses_userns(&cfg);
 	sb_upper_flags uf = SB_UPPER_PLAIN_FILES;
-	if (sb_sandbox_uses_userns(&cfg))
+	if (sess.upper_userxattr)
 		uf |= SB_UPPER_USERXATTR;
-	r = sb_upper_read_path(upper, uf, &changes, &err);
-	_cleanup_close_ int upper_fd = r < 0 ? -1 : open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r >= 0 && upper_fd < 0)
-		r = sb_error_errno(&err, errno, "open '%s'", upper);
+	sb_changes changes = SB_CHANGES_INIT;
+	sb_diff_list ch = {0};
+	sb_stage_preview_stats pst = {0};
+	_cleanup_close_ int upper_fd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = upper_fd < 0 ? sb_error_errno(&err, errno, "open '%s'", upper)
+			 : sb_upper_read(upper_fd, uf, &changes, &err);
 	if (r >= 0)
-		r = sb_stage_upper(sb_workspace_store(w), &base.root, &changes, upper_fd, &staged,
-				   &sst, &err);
+		r = sb_stage_preview(sb_workspace_store(w), &base.root, &changes, upper_fd, &ch,
+				     &pst, &err);
 	sb_changes_release(&changes);
-	if (r >= 0)
-		r = sb_store_flush(sb_workspace_store(w), &err);
+	if (r >= 0 && !pst.pending) {
+		r = sb_session_remove(w, &err);
+	} else if (r >= 0) {
+		sess.state = SB_SESSION_STAGED;
+		sess.exit_status = res.exit_code;
+		sess.isolation = layers;
+		r = sb_session_write(w, &sess, &err);
+	}
 	if (r < 0) {
+		sb_diff_list_release(&ch);
 		sb_cli_fail(cli, &err);
 		sb_cli_failf(cli, "the changes are kept in '%s'; 'snapbox discard' drops them",
 			     upper);
 		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
 	}
-
-	sb_diff_list ch = {0};
-	r = sb_diff_trees(sb_workspace_store(w), &base.root, &staged, NULL, sb_diff_collect, &ch,
-			  &err);
-	if (r >= 0 && sb_id_eq(&staged, &base.root)) {
-		r = sb_session_remove(w, &err);
-	} else if (r >= 0) {
-		sess.state = SB_SESSION_STAGED;
-		sess.has_staged = true;
-		sess.staged_root = staged;
-		sess.exit_status = res.exit_code;
-		sess.isolation = layers;
-		r = sb_session_write(w, &sess, &err);
-		if (r >= 0)
-			r = sb_session_drop_layers(w, &err);
-	}
-	if (r < 0) {
-		sb_diff_list_release(&ch);
-		sb_cli_fail(cli, &err);
-		return res.exit_code ? res.exit_code : SB_EXIT_FAIL;
-	}
 	if (cli->json)
-		sb_cli_json_out(result_json(&res, base.id,
-					    sb_id_eq(&staged, &base.root) ? NULL : &staged, &ch,
-					    &rep, layers));
+		sb_cli_json_out(result_json(&res, base.id, pst.pending, &ch, &rep, layers));
 	else
-		print_summary(cli, o, &res, &ch, sst.bytes, &rep);
-	if (sst.stripped)
+		print_summary(cli, o, &res, &ch, pst.bytes, &rep);
+	if (pst.stripped)
 		sb_cli_warn(cli,
 			    "dropped the setuid/setgid bits the command set on %llu file%s: "
 			    "snapbox never stages privileged programs",
-			    (unsigned long long)sst.stripped, sst.stripped == 1 ? "" : "s");
-	bool pending = ch.n > 0 || !sb_id_eq(&staged, &base.root);
+			    (unsigned long long)pst.stripped, pst.stripped == 1 ? "" : "s");
+	bool pending = pst.pending;
 	sb_diff_list_release(&ch);
 
 	if (o->apply && pending) {

@@ -6,9 +6,9 @@
  *
  *   lock -> refuse a pending session -> baseline snapshot -> session.json
  *   (running) -> isolation layers -> sandbox with the workspace overlaid ->
- *   wait -> kill what is left -> read the upper -> stage it as a tree ->
- *   session.json (staged) -> layers into the trash, a background cleaner
- *   deletes them -> summary -> (--apply: land it)
+ *   wait -> kill what is left -> read the upper -> preview it against the
+ *   baseline (stage.h) -> session.json (staged, still in the upper) ->
+ *   summary -> (--apply: stage it into the store, land it)
  *
  * Returns the process exit status: the command's own, 128+N on signal N,
  * 124 on timeout, 125 when snapbox failed before the command ran, 126/127
@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "isolation.h"
+#include "session.h"
 
 typedef struct sb_run_opts {
 	char **argv;
@@ -35,3 +36,11 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o);
  */
 int sb_cli_apply_session(sb_cli *cli, sb_workspace *w, const char *const *paths, bool force,
 			 bool dry, bool allow_git);
+
+/*
+ * Stages a session whose changes are still in its upper directory into the
+ * store (session.h): records staged_root in s and in session.json, then
+ * drops the layers. A no-op for any other session. Needs the workspace lock;
+ * forks the trash cleaner, so call it while single-threaded.
+ */
+int sb_cli_stage_session(sb_workspace *w, sb_session *s, sb_error *err);

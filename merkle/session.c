@@ -57,7 +57,7 @@ int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
 	cJSON *j = r < 0 ? NULL : cJSON_ParseWithLength(data, len);
 	sb_session s;
 	sb_session_init(&s);
-	_cleanup_free_ char *state = NULL, *base = NULL, *staged = NULL;
+	_cleanup_free_ char *state = NULL, *base = NULL, *staged = NULL, *xattr = NULL;
 	int64_t pid = -1, es = -1;
 	if (!j)
 		what = "not valid JSON";
@@ -72,6 +72,11 @@ int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
 	else if (sb_json_get_str(j, "staged_root", true, &staged) < 0 ||
 		 (staged && sb_id_from_hex(staged, &s.staged_root) < 0))
 		what = "bad staged root";
+	else if (sb_json_get_str(j, "upper_xattr", true, &xattr) < 0 ||
+		 (xattr && strcmp(xattr, "user") != 0 && strcmp(xattr, "trusted") != 0) ||
+		 (!xattr && !staged && strcmp(state, "staged") == 0))
+		/* an upper read in the wrong namespace would miss or invent whiteouts */
+		what = "bad upper xattr namespace";
 	else if (sb_json_get_strv(j, "command", &s.command) < 0)
 		what = "bad command";
 	else if (sb_json_get_i64str(j, "started_ns", &s.started_ns) < 0)
@@ -92,6 +97,7 @@ int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
 	}
 	s.state = strcmp(state, "staged") == 0 ? SB_SESSION_STAGED : SB_SESSION_RUNNING;
 	s.has_staged = staged != NULL;
+	s.upper_userxattr = xattr && strcmp(xattr, "user") == 0;
 	s.pid = (pid_t)pid;
 	s.exit_status = (int)es;
 	*ret = s;
@@ -114,6 +120,7 @@ int sb_session_write(sb_workspace *w, const sb_session *s, sb_error *err)
 		cJSON_AddStringToObject(j, "staged_root", sb_id_to_hex(&s->staged_root, hex));
 	else
 		cJSON_AddNullToObject(j, "staged_root");
+	cJSON_AddStringToObject(j, "upper_xattr", s->upper_userxattr ? "user" : "trusted");
 	cJSON_AddItemToObject(j, "command", sb_json_strv(s->command));
 	sb_json_add_i64str(j, "started_ns", s->started_ns);
 	cJSON_AddNumberToObject(j, "pid", (double)s->pid);
@@ -168,6 +175,19 @@ int sb_session_layers(sb_workspace *w, char **ret_upper, char **ret_work, sb_err
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int sb_session_upper_fd(sb_workspace *w, sb_error *err)
+{
+	_cleanup_close_ int fd = session_dir(w, false, err);
+	if (fd < 0)
+		return fd;
+	int up = openat(fd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (up < 0)
+		return errno == ENOENT ? -ENOENT
+				       : sb_error_errno(err, errno, "open '%s/session/upper'",
+							sb_workspace_area_path(w));
+	return up;
 }
 
 int sb_session_drop_layers(sb_workspace *w, sb_error *err)

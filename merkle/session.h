@@ -7,20 +7,26 @@
  *   workspaces/<id>/session/
  *     session.json   {"state":"running"|"staged", "baseline":N,
  *                     "baseline_root":hex, "staged_root":hex|null,
+ *                     "upper_xattr":"user"|"trusted",
  *                     "command":[...], "started_ns":"...", "pid":P,
  *                     "exit_status":N|null, "isolation":"..."}
- *     upper/ work/   the overlay's layers while the command runs
+ *     upper/ work/   the overlay's layers, kept until the changes are staged
  *
  * Lifecycle:
  *
- *   (none) --run--> running --command ends, upper staged--> staged
+ *   (none) --run--> running --command ends--> staged (in upper/)
+ *   staged (in upper/) --diff, apply: staged into the store--> staged
  *   staged --apply--> (none)          staged --apply PATH--> staged (the rest)
  *   running|staged --discard--> (none)
  *
  * "running" is written before the command starts, so a crash leaves a
  * session that status reports and discard cleans; a "running" session whose
- * pid is gone is stale. Once staged, the changes live in the store as the
- * tree staged_root: upper/ and work/ are removed.
+ * pid is gone is stale. When the command ends, its changes are staged but
+ * still in upper/ (staged_root null): the run only previews them. The first
+ * diff or apply that needs them stages upper/ into the store as the tree
+ * staged_root, records it, and removes upper/ and work/. upper_xattr says
+ * which xattr namespace the overlay wrote ("user" in a user namespace,
+ * "trusted" otherwise): the upper is read in that one only (overlay.h).
  *
  * Removing is a rename into the workspace's trash (trash.h), O(1) however
  * many files the command wrote, and a detached cleaner deletes them later;
@@ -47,9 +53,10 @@ typedef struct sb_session {
 	sb_session_state state;
 	int64_t baseline;
 	sb_id baseline_root;
-	bool has_staged;
+	bool has_staged; /* staged_root is set: the changes are in the store */
 	sb_id staged_root;
-	char **command; /* NULL-terminated */
+	bool upper_userxattr; /* the overlay wrote user.overlay.* xattrs */
+	char **command;	      /* NULL-terminated */
 	int64_t started_ns;
 	pid_t pid;
 	int exit_status; /* -1: none yet */
@@ -67,6 +74,8 @@ int sb_session_write(sb_workspace *w, const sb_session *s, sb_error *err);
 int sb_session_remove(sb_workspace *w, sb_error *err);
 /* Creates (empty) and returns the absolute paths of session/upper and session/work. */
 int sb_session_layers(sb_workspace *w, char **ret_upper, char **ret_work, sb_error *err);
+/* Opens session/upper (O_DIRECTORY, O_NOFOLLOW); -ENOENT when it is gone. */
+int sb_session_upper_fd(sb_workspace *w, sb_error *err);
 /* Removes session/upper and session/work into the trash, keeping session.json. */
 int sb_session_drop_layers(sb_workspace *w, sb_error *err);
 /* A running session whose process no longer exists. */

@@ -32,6 +32,7 @@ typedef struct parent_dir {
 typedef struct stager {
 	sb_store *s;
 	int upper_fd;
+	bool preview; /* SB_STAGE_PREVIEW: files are stat'ed, not read */
 	const sb_changes *changes;
 	sb_edit *edits;
 	size_t *contents;    /* indices of the files and symlinks, for the workers */
@@ -97,6 +98,54 @@ static int open_staged(int dir_fd, const char *name, const char *path, sb_error 
 	return fd < 0 ? fail_errno(path, "open", err) : fd;
 }
 
+/* The entry of a regular file, from its stat: type, mode (never setuid/setgid), size, mtime. */
+static void file_entry(stager *sg, const struct stat *sb, uint64_t size, sb_tree_entry *e)
+{
+	e->type = SB_FT_REG;
+	/*
+	 * The command is an adversary: a setuid or setgid bit it set would become
+	 * a privileged program on the host once applied. Never staged.
+	 */
+	e->mode = sb->st_mode & 07777;
+	if (e->mode & (S_ISUID | S_ISGID)) {
+		e->mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		atomic_fetch_add(&sg->stripped, 1);
+	}
+	e->size = size;
+	e->mtime_ns = mtime_of(sb);
+	atomic_fetch_add(&sg->files, 1);
+	atomic_fetch_add(&sg->bytes, size);
+}
+
+static int not_regular(const char *path, sb_error *err)
+{
+	char q[512];
+	return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
+			    qpath(path, q, sizeof(q)));
+}
+
+bool sb_stage_id_unread(const sb_id *id)
+{
+	for (size_t i = 0; i < sizeof(id->b); i++)
+		if (id->b[i] != 0xff)
+			return false;
+	return true;
+}
+
+/* A preview leaves the contents unread: the id says so (stage.h). */
+static int preview_file(stager *sg, int dfd, const char *name, const sb_change *c, sb_tree_entry *e,
+			sb_error *err)
+{
+	struct stat sb;
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail_errno(c->path, "stat", err);
+	if (!S_ISREG(sb.st_mode))
+		return not_regular(c->path, err);
+	memset(&e->id, 0xff, sizeof(e->id));
+	file_entry(sg, &sb, (uint64_t)sb.st_size, e);
+	return 0;
+}
+
 static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_entry *e,
 		      sb_error *err)
 {
@@ -104,6 +153,8 @@ static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_en
 	int dfd = open_parent(sg, pd, c, &name, err);
 	if (dfd < 0)
 		return dfd;
+	if (sg->preview)
+		return preview_file(sg, dfd, name, c, e, err);
 	_cleanup_close_ int fd = open_staged(dfd, name, c->path, err);
 	if (fd < 0)
 		return fd;
@@ -112,8 +163,7 @@ static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_en
 	if (fstat(fd, &sb) < 0)
 		return fail_errno(c->path, "stat", err);
 	if (!S_ISREG(sb.st_mode))
-		return sb_error_set(err, EINVAL, "staged '%s' is no longer a regular file",
-				    qpath(c->path, q, sizeof(q)));
+		return not_regular(c->path, err);
 	/*
 	 * The sandbox is gone and nothing writes to the upper any more: the size
 	 * stat'ed is final, and a read that ends there needs no second one.
@@ -125,20 +175,7 @@ static int stage_file(stager *sg, parent_dir *pd, const sb_change *c, sb_tree_en
 	if (size != (uint64_t)sb.st_size)
 		return sb_error_set(err, EIO, "staged '%s' changed size while read",
 				    qpath(c->path, q, sizeof(q)));
-	e->type = SB_FT_REG;
-	/*
-	 * The command is an adversary: a setuid or setgid bit it set would become
-	 * a privileged program on the host once applied. Never staged.
-	 */
-	e->mode = sb.st_mode & 07777;
-	if (e->mode & (S_ISUID | S_ISGID)) {
-		e->mode &= ~(mode_t)(S_ISUID | S_ISGID);
-		atomic_fetch_add(&sg->stripped, 1);
-	}
-	e->size = size;
-	e->mtime_ns = mtime_of(&sb);
-	atomic_fetch_add(&sg->files, 1);
-	atomic_fetch_add(&sg->bytes, size);
+	file_entry(sg, &sb, size, e);
 	return 0;
 }
 
@@ -200,7 +237,7 @@ static int stage_contents(stager *sg, size_t n_contents, sb_error *err)
 }
 
 int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *changes, int upper_fd,
-		   sb_id *ret_root, sb_stage_stats *ret_stats, sb_error *err)
+		   sb_stage_flags flags, sb_id *ret_root, sb_stage_stats *ret_stats, sb_error *err)
 {
 	sb_stage_stats st = {0};
 	size_t n = changes->n;
@@ -208,8 +245,12 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 	_cleanup_free_ size_t *contents = calloc(n ? n : 1, sizeof(*contents));
 	if (!edits || !contents)
 		return -ENOMEM;
-	stager sg = {
-	    .s = s, .upper_fd = upper_fd, .changes = changes, .edits = edits, .contents = contents};
+	stager sg = {.s = s,
+		     .upper_fd = upper_fd,
+		     .preview = flags & SB_STAGE_PREVIEW,
+		     .changes = changes,
+		     .edits = edits,
+		     .contents = contents};
 	atomic_init(&sg.files, 0);
 	atomic_init(&sg.bytes, 0);
 	atomic_init(&sg.stripped, 0);
@@ -255,5 +296,101 @@ int sb_stage_upper(sb_store *s, const sb_id *base_root, const sb_changes *change
 	st.stripped = atomic_load(&sg.stripped);
 	if (ret_stats)
 		*ret_stats = st;
+	return 0;
+}
+
+/* ---- preview ---- */
+
+typedef struct previewer {
+	int upper_fd;
+	sb_diff_list *out;
+	sb_stage_preview_stats st;
+	sb_error *err;
+} previewer;
+
+/* The content id of the upper's file at path, read as staging would read it. */
+static int upper_file_id(previewer *pv, const char *path, size_t len, sb_id *ret_id)
+{
+	_cleanup_free_ char *p = strndup(path, len);
+	if (!p)
+		return -ENOMEM;
+	const char *name;
+	_cleanup_close_ int dfd = sb_open_parent_beneath(pv->upper_fd, p, &name, pv->err);
+	if (dfd < 0)
+		return dfd;
+	_cleanup_close_ int fd = open_staged(dfd, name, p, pv->err);
+	if (fd < 0)
+		return fd;
+	uint64_t size;
+	int r = sb_content_hash_fd(fd, ret_id, &size, pv->err);
+	pv->st.hashed++;
+	if (r < 0) {
+		char q[512];
+		return sb_error_prefix(pv->err, "staged '%s'", qpath(p, q, sizeof(q)));
+	}
+	return 0;
+}
+
+/*
+ * Keeps what the real diff (without SB_DIFF_MTIME) would report, given a diff
+ * of the preview tree with SB_DIFF_MTIME: every regular file of the upper has
+ * the unread id there, so an 'M' file of unchanged mode and size is read to tell
+ * an edit from a copy-up; a change of mtime alone is not reported but still
+ * leaves something to stage.
+ */
+static int preview_entry(void *userdata, const sb_diff_entry *d)
+{
+	previewer *pv = userdata;
+	sb_diff_entry shown = *d;
+	sb_tree_entry known;
+	if (d->status == 'M') {
+		const sb_tree_entry *o = d->old, *n = d->new;
+		bool same_meta = o->mode == n->mode && o->size == n->size;
+		if (n->type == SB_FT_REG && sb_stage_id_unread(&n->id) && same_meta) {
+			known = *n;
+			int r = upper_file_id(pv, d->path, d->path_len, &known.id);
+			if (r < 0)
+				return r;
+			shown.new = &known;
+		}
+		bool same_content = n->type == SB_FT_DIR || sb_id_eq(&o->id, &shown.new->id);
+		if (o->mode == n->mode && same_content && (n->type == SB_FT_DIR || same_meta)) {
+			if (o->mtime_ns != n->mtime_ns)
+				pv->st.pending = true;
+			return 0;
+		}
+	}
+	pv->st.pending = true;
+	if (d->status != 'D' && shown.new->type == SB_FT_REG)
+		pv->st.bytes += shown.new->size;
+	if (d->status != 'D' && shown.new->type == SB_FT_DIR) {
+		/* made of unread ids: not the id staging will give */
+		known = *shown.new;
+		memset(&known.id, 0xff, sizeof(known.id));
+		shown.new = &known;
+	}
+	return sb_diff_collect(pv->out, &shown);
+}
+
+int sb_stage_preview(sb_store *s, const sb_id *base_root, const sb_changes *changes, int upper_fd,
+		     sb_diff_list *ret, sb_stage_preview_stats *ret_stats, sb_error *err)
+{
+	int r = sb_store_scratch_begin(s);
+	if (r < 0)
+		return sb_error_errno(err, -r, "a preview's objects in memory");
+	sb_id root;
+	sb_stage_stats st;
+	previewer pv = {.upper_fd = upper_fd, .out = ret, .err = err};
+	r = sb_stage_upper(s, base_root, changes, upper_fd, SB_STAGE_PREVIEW, &root, &st, err);
+	if (r >= 0) {
+		sb_diff_opts o = {.flags = SB_DIFF_MTIME};
+		r = sb_diff_trees(s, base_root, &root, &o, preview_entry, &pv, err);
+	}
+	sb_store_scratch_end(s);
+	if (r < 0)
+		return r;
+	pv.st.stripped = st.stripped;
+	if (ret_stats)
+		*ret_stats = pv.st;
 	return 0;
 }

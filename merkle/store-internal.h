@@ -133,6 +133,8 @@ typedef struct sb_zctx {
 } sb_zctx;
 
 /* An index that could not be used, kept to name it in errors. */
+typedef struct sb_scratch sb_scratch;
+
 typedef struct sb_bad_idx {
 	char name[SB_PACK_NAME_LEN + 8];
 	char why[192];
@@ -169,12 +171,26 @@ struct sb_store {
 	uint64_t reloads; /* generation; for tests */
 	sb_store_stats stats;
 
+	sb_scratch *scratch; /* non-NULL in scratch mode (store.h) */
+
 	pthread_mutex_t flush_lock; /* serialises flushes */
 
 	pthread_mutex_t pool_lock;
 	sb_zctx **pool;
 	size_t n_pool, cap_pool;
 };
+
+/*
+ * The scratch layer (store-scratch.c), used under s->lock: put copies the
+ * object in unless its id is there already; get returns a malloc'd copy, or
+ * -ENOENT. -ENOMEM otherwise.
+ */
+sb_scratch *sb_scratch__new(void);
+void sb_scratch__free(sb_scratch *sc);
+int sb_scratch__put(sb_scratch *sc, sb_obj_type type, const sb_id *id, const void *data,
+		    size_t len);
+int sb_scratch__get(const sb_scratch *sc, const sb_id *id, sb_obj_type *ret_type, void **ret_data,
+		    size_t *ret_len);
 
 /* Id of an object: SHA-256("sbobj" type:u8 len:le64 payload). -ENOMEM only. */
 int sb_store__hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id);

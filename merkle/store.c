@@ -254,6 +254,7 @@ void sb_store_free(sb_store *s)
 	free(s->w_hash);
 	free(s->wbuf);
 	free(s->bad);
+	sb_scratch__free(s->scratch);
 	for (size_t i = 0; i < s->n_pool; i++)
 		zctx_free(s->pool[i]);
 	free(s->pool);
@@ -493,8 +494,14 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 	bool have = lookup(s, &e.id, &found, NULL) > 0;
 	if (have)
 		s->stats.objects_deduped++;
+	/* In scratch mode a new object goes no further than memory. */
+	bool scratch = !have && s->scratch;
+	if (scratch)
+		r = sb_scratch__put(s->scratch, type, &e.id, data, len);
 	pthread_mutex_unlock(&s->lock);
-	if (have) {
+	if (r < 0)
+		return sb_error_errno(err, -r, "an object kept in memory");
+	if (have || scratch) {
 		*ret_id = e.id;
 		return 0;
 	}
@@ -633,6 +640,23 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 	int r = 0;
 
 	pthread_mutex_lock(&s->lock);
+	if (s->scratch) {
+		sb_obj_type t;
+		r = sb_scratch__get(s->scratch, id, &t, ret_data, ret_len);
+		if (r == 0 && want && t != want) {
+			free(*ret_data);
+			r = -EBADMSG;
+		}
+		if (r != -ENOENT) {
+			pthread_mutex_unlock(&s->lock);
+			if (r < 0)
+				return sb_error_errno(err, -r, "an object kept in memory");
+			if (ret_type)
+				*ret_type = t;
+			return 0;
+		}
+		r = 0;
+	}
 	for (int attempt = 0;; attempt++) {
 		const sb_pack *bad = NULL;
 		int found = lookup(s, id, &e, &bad);
@@ -698,7 +722,8 @@ bool sb_store_has(sb_store *s, const sb_id *id)
 {
 	sb_entry e;
 	pthread_mutex_lock(&s->lock);
-	bool have = lookup(s, id, &e, NULL) > 0;
+	bool have = lookup(s, id, &e, NULL) > 0 ||
+		    (s->scratch && sb_scratch__get(s->scratch, id, NULL, NULL, NULL) == 0);
 	pthread_mutex_unlock(&s->lock);
 	return have;
 }
@@ -711,6 +736,13 @@ int sb_store_stat(sb_store *s, const sb_id *id, sb_obj_type *ret_type, size_t *r
 	pthread_mutex_lock(&s->lock);
 	int found = lookup(s, id, &e, &bad);
 	int r = 0;
+	sb_obj_type st;
+	size_t sl;
+	if (found == 0 && s->scratch && sb_scratch__get(s->scratch, id, &st, NULL, &sl) == 0) {
+		found = 1;
+		e.type = (uint8_t)st;
+		e.raw_len = (uint32_t)sl;
+	}
 	if (found <= 0) {
 		r = sb_store__reload_if_changed(s, err);
 		if (r == 0)
@@ -726,6 +758,30 @@ int sb_store_stat(sb_store *s, const sb_id *id, sb_obj_type *ret_type, size_t *r
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int sb_store_scratch_begin(sb_store *s)
+{
+	sb_scratch *sc = sb_scratch__new();
+	if (!sc)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	bool busy = s->scratch != NULL;
+	if (!busy)
+		s->scratch = sc;
+	pthread_mutex_unlock(&s->lock);
+	if (busy)
+		sb_scratch__free(sc);
+	return busy ? -EBUSY : 0;
+}
+
+void sb_store_scratch_end(sb_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	sb_scratch *sc = s->scratch;
+	s->scratch = NULL;
+	pthread_mutex_unlock(&s->lock);
+	sb_scratch__free(sc);
 }
 
 /* ---- flush ---- */

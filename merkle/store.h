@@ -125,6 +125,17 @@ int sb_store_flush(sb_store *s, sb_error *err);
 void sb_store_get_stats(sb_store *s, sb_store_stats *ret);
 
 /*
+ * Scratch mode, for a preview made of objects that must not be stored
+ * (stage.h's SB_STAGE_PREVIEW): from sb_store_scratch_begin to
+ * sb_store_scratch_end, put() keeps each object it does not find in the
+ * store in memory only (hashed, neither compressed nor written, so nothing
+ * a flush could make durable), and get(), has() and stat() find those
+ * objects too. _end forgets them. -ENOMEM from _begin; nesting is -EBUSY.
+ */
+int sb_store_scratch_begin(sb_store *s);
+void sb_store_scratch_end(sb_store *s);
+
+/*
  * Verification: every object of every indexed pack is read, decompressed and
  * re-hashed; every index checksum is checked. Each bad object or file is
  * reported through cb (id may be NULL for a damaged pack/index file) and

@@ -150,6 +150,29 @@ check "discarded changes never land" test ! -e "$ws/p2"
 expect_status 0 "status is clean after discard" sb -C "$ws" status
 check "no session pending" bash -c "! grep -q staged '$T/.out'"
 
+# The run previews its changes; the first diff or apply stores them.
+# blob_id FILE: the store's id of FILE's content (DESIGN.md: SHA-256 over
+# "sbobj", the type byte 1, the length as le64, then the bytes).
+blob_id() { python3 -c 'import hashlib, struct, sys
+d = open(sys.argv[1], "rb").read()
+print(hashlib.sha256(b"sbobj\x01" + struct.pack("<Q", len(d)) + d).hexdigest())' "$1"; }
+expect_status 0 "a run whose only write opens a file for appending" sb -C "$ws" run -- sh -c 'exec 3>>a'
+check "a copy-up that changed nothing is no change" last_err_has "no changes to the workspace"
+check "and leaves no session" bash -c "! compgen -G '$SNAPBOX_STORE/workspaces/*/session' >/dev/null"
+expect_status 0 "a run that edits a file in place, same size" sb -C "$ws" --json run -- sh -c 'tr a-z A-Z <a >a.new && cat a.new >a && rm a.new && echo z >zz'
+tr a-z A-Z <"$ws/a" >"$T/a.upper"
+check "the preview reports both: the same-size edit read, the new file not" test "$(jq_ '" ".join("%s:%s:%s" % (c["status"], c["path"], c["new"]["id"]) for c in d["changes"]), d["staged"]' <"$T/.out" | tr '\n' ' ')" = "M:a:$(blob_id "$T/a.upper") A:zz:None True "
+check "the changes wait in the session's upper" bash -c "compgen -G '$SNAPBOX_STORE/workspaces/*/session/upper/zz' >/dev/null"
+expect_status 0 "diff stores them" sb -C "$ws" --json diff
+check "diff knows every id" test "$(jq_ '[c["new"]["id"] is None for c in d["changes"]]' <"$T/.out")" = "[False, False]"
+check "and the upper is gone" bash -c "! compgen -G '$SNAPBOX_STORE/workspaces/*/session/upper' >/dev/null"
+expect_status 0 "discard them" sb -C "$ws" discard
+expect_status 0 "a run that writes a file" sb -C "$ws" run -- sh -c 'echo w >w'
+rm -rf "$SNAPBOX_STORE"/workspaces/*/session/upper
+expect_status 1 "diff of changes whose upper vanished" sb -C "$ws" diff
+check "says what is missing and what to do" last_err_has "missing from"
+expect_status 0 "discard clears it" sb -C "$ws" discard
+
 # Hostile names and symlinks made by the command land correctly, never written through.
 mkdir -p "$T/outside" && echo precious >"$T/outside/f"
 mkdir -p "$ws/dir" && echo x >"$ws/dir/x"

@@ -44,11 +44,15 @@ expect_status 0 "a run that writes 3000 files" sb -C "$ws" run -- \
 	sh -c 'mkdir d && cd d && seq 1 3000 | xargs touch && mkdir locked && chmod 000 locked'
 A=$(area "$SNAPBOX_STORE")
 check "the summary counts them" last_err_has "3000 added"
-check "right after the run, the session keeps only its record" \
+check "right after the run, the changes wait in the session's upper" \
+	test "$(ls -A "$A/session" | tr '\n' ' ')" = "session.json upper work "
+expect_status 0 "diff stages them" sb -C "$ws" diff --name-status
+check "diff lists them" last_out_has "d/2999"
+check "once staged, the session keeps only its record" \
 	test "$(ls -A "$A/session")" = session.json
 check "the layers are emptied from the trash" wait_clean "$A"
 expect_status 0 "the staged changes survive the cleanup" sb -C "$ws" diff --name-status
-check "diff lists them" last_out_has "d/2999"
+check "diff still lists them" last_out_has "d/2999"
 
 expect_status 0 "discard" sb -C "$ws" discard
 check "discard removes the session at once" test ! -e "$A/session"
@@ -66,6 +70,7 @@ check "their trash is emptied" wait_clean "$A"
 # A cleaner killed half way leaves its entry, unlocked; the next command cleans it.
 expect_status 0 "a run that writes 20000 files" sb -C "$ws" run -- \
 	sh -c 'mkdir big && cd big && seq 1 20000 | xargs touch'
+expect_status 0 "discard them" sb -C "$ws" discard
 if pid=$(cleaner_of "$A"); then
 	kill -KILL "$pid"
 	for ((i = 0; i < 100 && $(trash_locked "$A" && echo 1 || echo 0); i++)); do sleep 0.05; done
@@ -78,7 +83,8 @@ fi
 # Leftovers as a killed cleaner leaves them, whether or not one was caught.
 mkdir -p "$A/trash/leftover-1/sub" && touch "$A/trash/leftover-1/sub/f"
 chmod 000 "$A/trash/leftover-1/sub"
-expect_status 0 "discard, the next command taking the lock" sb -C "$ws" discard
+expect_status 0 "a run that writes a file" sb -C "$ws" run -- touch y
+expect_status 0 "discard, the next command removing something" sb -C "$ws" discard
 check "cleans the leftovers too" wait_clean "$A"
 mkdir -p "$A/trash/leftover-2" && touch "$A/trash/leftover-2/f"
 expect_status 0 "a run with nothing to drop" sb -C "$ws" run -- true
@@ -99,6 +105,9 @@ if as_user test -x "$SNAPBOX" && as_user unshare --user --map-current-user true 
 	rootless_expect 0 "a rootless run that chmods the root and writes files" run -- \
 		sh -c 'mkdir d && touch d/f1 d/f2 && chmod 500 d . '
 	RA=$(area "$RL_STORE")
+	expect_status 0 "rootless: diff stages them" \
+		as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" diff --name-status
+	check "rootless: diff lists them" last_out_has "d/f2"
 	check "rootless: the session keeps only its record" \
 		test "$(ls -A "$RA/session")" = session.json
 	check "rootless: the trash is emptied" wait_clean "$RA"

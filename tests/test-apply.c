@@ -62,7 +62,7 @@ static void stage_fixture(sb_store *s, sb_id *ret_base, sb_id *ret_staged)
 	sb_test_scan(s, "ws", ret_base);
 	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_OK(up);
-	ASSERT_OK(sb_stage_upper(s, ret_base, &c, up, ret_staged, NULL, &err));
+	ASSERT_OK(sb_stage_upper(s, ret_base, &c, up, 0, ret_staged, NULL, &err));
 	close(up);
 	sb_changes_release(&c);
 }
@@ -77,7 +77,7 @@ TEST(stage_upper_equals_expected_tree)
 	sb_test_scan(s, "ws", &base);
 	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sb_stage_stats st;
-	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, &st, &err));
+	ASSERT_OK(sb_stage_upper(s, &base, &c, up, 0, &staged, &st, &err));
 	ASSERT_EQ(st.deletions, 2);
 	sb_test_export(s, &staged, "out");
 	sb_test_same_tree("out", "exp");
@@ -185,7 +185,7 @@ TEST(apply_never_writes_through_a_planted_symlink)
 	add(&c, "dir", SB_CHANGE_WRITE, SB_FT_DIR, 0755, false);
 	add(&c, "dir/f", SB_CHANGE_WRITE, SB_FT_REG, 0644, false);
 	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(sb_stage_upper(s, &base, &c, up, &staged, NULL, &err));
+	ASSERT_OK(sb_stage_upper(s, &base, &c, up, 0, &staged, NULL, &err));
 	/* The workspace's dir is swapped for a symlink to outside. */
 	ASSERT_EQ(sb_test_sh("rm -r ws/dir && ln -s ../outside ws/dir"), 0);
 	int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -22,7 +22,7 @@ static int stage(sb_store *s, const sb_id *base, const sb_changes *c, sb_id *ret
 {
 	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_OK(up);
-	int r = sb_stage_upper(s, base, c, up, ret_root, ret_stats, err);
+	int r = sb_stage_upper(s, base, c, up, 0, ret_root, ret_stats, err);
 	close(up);
 	return r;
 }
@@ -168,6 +168,164 @@ TEST(staging_leaves_atimes_alone)
 	ASSERT_OK(stage(s, &base, &c, &root, NULL, &err));
 	ASSERT_OK(stat("up/f", &after));
 	ASSERT_EQ(after.st_atim.tv_sec, before.st_atim.tv_sec);
+	sb_changes_release(&c);
+	sb_store_free(s);
+}
+
+static void preview(sb_store *s, const sb_id *base, const sb_changes *c, sb_diff_list *ret,
+		    sb_stage_preview_stats *ret_stats)
+{
+	sb_error err = SB_ERROR_INIT;
+	int up = open("up", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(up);
+	if (sb_stage_preview(s, base, c, up, ret, ret_stats, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "preview: %s", err.msg);
+	close(up);
+}
+
+static void same_entry(const sb_tree_entry *p, const sb_tree_entry *d)
+{
+	ASSERT_EQ(p->type, d->type);
+	ASSERT_EQ(p->mode, d->mode);
+	ASSERT_EQ(p->size, d->size);
+	ASSERT_EQ(p->mtime_ns, d->mtime_ns);
+	if (!sb_stage_id_unread(&p->id))
+		ASSERT_TRUE(sb_id_eq(&p->id, &d->id));
+}
+
+/*
+ * The oracle of a preview is the diff of the tree staging really makes: the
+ * same entries in the same order, with the same attributes, and the same ids
+ * wherever the preview read a file; pending exactly when the staged root
+ * differs from the base.
+ */
+static void preview_equals_staging(sb_store *s, const sb_id *base, const sb_changes *c,
+				   sb_stage_preview_stats *ret_stats, size_t *ret_n)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_diff_list p = {0}, d = {0};
+	preview(s, base, c, &p, ret_stats);
+	sb_id root;
+	ASSERT_OK(stage(s, base, c, &root, NULL, &err));
+	ASSERT_OK(sb_diff_trees(s, base, &root, NULL, sb_diff_collect, &d, &err));
+	ASSERT_EQ(p.n, d.n);
+	for (size_t i = 0; i < p.n; i++) {
+		ASSERT_EQ(p.v[i].status, d.v[i].status);
+		ASSERT_STREQ(p.v[i].path, d.v[i].path);
+		same_entry(&p.v[i].old, &d.v[i].old);
+		same_entry(&p.v[i].new, &d.v[i].new);
+	}
+	ASSERT_EQ(ret_stats->pending, !sb_id_eq(&root, base));
+	*ret_n = p.n;
+	sb_diff_list_release(&p);
+	sb_diff_list_release(&d);
+}
+
+static void delete (sb_changes *c, const char *path)
+{
+	sb_change *e = sb_changes_add(c, path, strlen(path));
+	ASSERT_TRUE(e != NULL);
+	e->kind = SB_CHANGE_DELETE;
+}
+
+static size_t find_change(const sb_changes *c, const char *path)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i].path, path) == 0)
+			return i;
+	sb_test_fail(__FILE__, __LINE__, "no change for %s", path);
+	return 0;
+}
+
+/*
+ * Every kind of change a run leaves, previewed: copy-ups that changed
+ * nothing (absent), a new mtime alone (absent, but pending), same-size edits
+ * (read, so told apart from copy-ups), grown files, mode changes, setuid
+ * bits dropped, symlinks retargeted or copied up, type changes, fifos, new
+ * directories, deletions of files and of whole directories, and an opaque
+ * directory replacing its lower one.
+ */
+TEST(preview_reports_what_staging_changes)
+{
+	sb_store *s = sb_test_open_store();
+	ASSERT_EQ(
+	    sb_test_sh(
+		"mkdir -p ws/dir/sub ws/gone/deep ws/opq/keep && cd ws && "
+		"echo same > same && echo touched > touched && echo aaaa > samesize && "
+		"echo grow > grown && echo mode > chmod && echo f > tochange && "
+		"ln -s same link && ln -s same relink && echo x > dir/x && echo y > dir/sub/y && "
+		"echo g > gone/g && echo d > gone/deep/d && echo o > opq/old && echo k > "
+		"opq/keep/k "
+		"&& echo del > del && touch -d @1000 * dir/* && cd .. && mkdir up && "
+		"cp -a ws/same ws/touched ws/samesize ws/grown ws/chmod ws/link up/ && "
+		"touch -d @2000 up/touched && printf 'bbbb\\n' > up/samesize && touch -d @1000 "
+		"up/samesize && echo more >> up/grown && chmod 600 up/chmod && "
+		"ln -s grown up/relink && ln -s same up/tochange && mkfifo up/fifo && "
+		"echo su > up/su && chmod 4755 up/su && mkdir -p up/new/deeper && "
+		"echo n > up/new/deeper/n && mkdir up/opq && echo fresh > up/opq/fresh"),
+	    0);
+	sb_id base;
+	sb_test_scan(s, "ws", &base);
+	sb_changes c = SB_CHANGES_INIT;
+	read_upper("up", SB_UPPER_PLAIN_FILES, &c);
+	delete (&c, "del");
+	delete (&c, "gone");
+	sb_changes_sort(&c);
+	c.v[find_change(&c, "opq")].opaque = true;
+
+	sb_stage_preview_stats st;
+	size_t n;
+	preview_equals_staging(s, &base, &c, &st, &n);
+	ASSERT_TRUE(st.pending);
+	ASSERT_EQ(st.stripped, 1);
+	ASSERT_EQ(st.hashed, 3); /* same, touched, samesize: the others differ in size or mode */
+	/*
+	 * samesize grown chmod relink tochange(T) fifo su new/ new/deeper/ new/deeper/n
+	 * del gone/ gone/deep/ gone/deep/d gone/g opq/old opq/keep/ opq/keep/k opq/fresh
+	 */
+	ASSERT_EQ(n, 19);
+	ASSERT_EQ(st.bytes, 5 + 10 + 5 + 3 + 2 + 6);
+
+	/* Only copy-ups that changed nothing: no entry, nothing pending. */
+	sb_changes_release(&c);
+	ASSERT_EQ(sb_test_sh("rm -rf up && mkdir up && cp -a ws/same ws/link up/"), 0);
+	read_upper("up", SB_UPPER_PLAIN_FILES, &c);
+	preview_equals_staging(s, &base, &c, &st, &n);
+	ASSERT_EQ(n, 0);
+	ASSERT_FALSE(st.pending);
+	sb_changes_release(&c);
+	sb_store_free(s);
+}
+
+/* A preview stores nothing: the store holds no new object once it returns. */
+TEST(preview_writes_nothing)
+{
+	sb_store *s = sb_test_open_store();
+	ASSERT_EQ(sb_test_sh("mkdir -p ws up/d && echo a > ws/a && echo new > up/d/f && "
+			     "ln -s a up/l && echo changed > up/a"),
+		  0);
+	sb_id base;
+	sb_test_scan(s, "ws", &base);
+	sb_store_stats before, after;
+	sb_store_get_stats(s, &before);
+	sb_changes c = SB_CHANGES_INIT;
+	read_upper("up", SB_UPPER_PLAIN_FILES, &c);
+	sb_diff_list p = {0};
+	sb_stage_preview_stats st;
+	preview(s, &base, &c, &p, &st);
+	sb_store_get_stats(s, &after);
+	ASSERT_EQ(after.objects_written, before.objects_written);
+	ASSERT_EQ(p.n, 4); /* a, d/, d/f, l */
+	for (size_t i = 0; i < p.n; i++)
+		if (p.v[i].new.type == SB_FT_REG)
+			ASSERT_TRUE(sb_stage_id_unread(&p.v[i].new.id));
+	/* the preview's trees are gone with it */
+	sb_error err = SB_ERROR_INIT;
+	sb_id root;
+	ASSERT_OK(stage(s, &base, &c, &root, NULL, &err));
+	sb_store_get_stats(s, &after);
+	ASSERT_TRUE(after.objects_written > before.objects_written);
+	sb_diff_list_release(&p);
 	sb_changes_release(&c);
 	sb_store_free(s);
 }

@@ -237,6 +237,50 @@ TEST(round_trip_many_objects)
 	ASSERT_EQ(count_files(".idx"), 1);
 }
 
+/*
+ * Scratch mode: objects put meanwhile are found by get, has and stat, but
+ * never reach a pack, even across a flush; objects already stored are
+ * deduplicated as usual; ending it forgets the rest.
+ */
+TEST(scratch_objects_stay_in_memory)
+{
+	enum { N = 600 };
+	static sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, N / 2, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	uint64_t stored = count_objects(s);
+	sb_store_stats before, after;
+	sb_store_get_stats(s, &before);
+
+	ASSERT_OK(sb_store_scratch_begin(s));
+	ASSERT_EQ(sb_store_scratch_begin(s), -EBUSY);
+	put_range(s, 0, N, ids); /* half known, half new */
+	check_range(s, 0, N, ids);
+	sb_obj_type t;
+	size_t len;
+	ASSERT_TRUE(sb_store_has(s, &ids[N - 1]));
+	ASSERT_OK(sb_store_stat(s, &ids[N - 1], &t, &len, NULL));
+	ASSERT_EQ(t, 1 + (N - 1) % 3);
+	void *data = NULL;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_get(s, &ids[N - 1], t == SB_OBJ_TREE ? SB_OBJ_BLOB : SB_OBJ_TREE, NULL,
+				&data, &len, &err),
+		   -EBADMSG);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_get_stats(s, &after);
+	ASSERT_EQ(after.objects_written, before.objects_written);
+	ASSERT_EQ(after.objects_deduped - before.objects_deduped, N / 2);
+	ASSERT_EQ(count_objects(s), stored);
+	sb_store_scratch_end(s);
+
+	ASSERT_FALSE(sb_store_has(s, &ids[N - 1]));
+	ASSERT_TRUE(sb_store_has(s, &ids[0]));
+	ASSERT_ERR(sb_store_get(s, &ids[N - 1], 0, NULL, &data, &len, &err), -ENOENT);
+	sb_store_free(s);
+	ASSERT_EQ(count_files(".pack"), 1);
+}
+
 TEST(missing_object_and_wrong_type)
 {
 	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
