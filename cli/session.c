@@ -13,6 +13,12 @@ int sb_cli_stage_session(sb_workspace *w, sb_session *s, sb_error *err)
 {
 	if (s->state != SB_SESSION_STAGED || s->has_staged)
 		return 0;
+	if (!sb_session_same_boot(s))
+		return sb_error_set(err, ESTALE,
+				    "the last run's changes in '%s/session/upper' were never made "
+				    "durable, and the machine restarted since: they may be cut "
+				    "short; 'snapbox discard' drops them",
+				    sb_workspace_area_path(w));
 	_cleanup_close_ int up = sb_session_upper_fd(w, err);
 	if (up == -ENOENT) /* not -ENOENT: that would read as "no session" */
 		return sb_error_set(err, ESTALE,

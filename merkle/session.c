@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "json.h"
@@ -24,6 +25,25 @@ void sb_session_release(sb_session *s)
 	sb_strv_free(s->command);
 	free(s->isolation);
 	sb_session_init(s);
+}
+
+/* The kernel's id of this boot, or "" when it cannot be read. */
+static void boot_id(char out[40])
+{
+	out[0] = 0;
+	_cleanup_close_ int fd =
+	    open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd < 0 ? -1 : read(fd, out, 39);
+	n = n < 0 ? 0 : n;
+	out[n] = 0;
+	out[strcspn(out, "\n")] = 0;
+}
+
+bool sb_session_same_boot(const sb_session *s)
+{
+	char now[40];
+	boot_id(now);
+	return now[0] && strcmp(now, s->boot_id) == 0;
 }
 
 static int session_dir(sb_workspace *w, bool create, sb_error *err)
@@ -57,7 +77,8 @@ int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
 	cJSON *j = r < 0 ? NULL : cJSON_ParseWithLength(data, len);
 	sb_session s;
 	sb_session_init(&s);
-	_cleanup_free_ char *state = NULL, *base = NULL, *staged = NULL, *xattr = NULL;
+	_cleanup_free_ char *state = NULL, *base = NULL, *staged = NULL, *xattr = NULL,
+			    *boot = NULL;
 	int64_t pid = -1, es = -1;
 	if (!j)
 		what = "not valid JSON";
@@ -77,6 +98,9 @@ int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
 		 (!xattr && !staged && strcmp(state, "staged") == 0))
 		/* an upper read in the wrong namespace would miss or invent whiteouts */
 		what = "bad upper xattr namespace";
+	else if (sb_json_get_str(j, "boot_id", true, &boot) < 0 ||
+		 (boot && strlen(boot) >= sizeof(s.boot_id)))
+		what = "bad boot id";
 	else if (sb_json_get_strv(j, "command", &s.command) < 0)
 		what = "bad command";
 	else if (sb_json_get_i64str(j, "started_ns", &s.started_ns) < 0)
@@ -98,6 +122,8 @@ int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
 	s.state = strcmp(state, "staged") == 0 ? SB_SESSION_STAGED : SB_SESSION_RUNNING;
 	s.has_staged = staged != NULL;
 	s.upper_userxattr = xattr && strcmp(xattr, "user") == 0;
+	if (boot)
+		memcpy(s.boot_id, boot, strlen(boot) + 1);
 	s.pid = (pid_t)pid;
 	s.exit_status = (int)es;
 	*ret = s;
@@ -121,6 +147,9 @@ int sb_session_write(sb_workspace *w, const sb_session *s, sb_error *err)
 	else
 		cJSON_AddNullToObject(j, "staged_root");
 	cJSON_AddStringToObject(j, "upper_xattr", s->upper_userxattr ? "user" : "trusted");
+	char boot[40];
+	boot_id(boot);
+	cJSON_AddStringToObject(j, "boot_id", boot);
 	cJSON_AddItemToObject(j, "command", sb_json_strv(s->command));
 	sb_json_add_i64str(j, "started_ns", s->started_ns);
 	cJSON_AddNumberToObject(j, "pid", (double)s->pid);

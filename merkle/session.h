@@ -7,7 +7,7 @@
  *   workspaces/<id>/session/
  *     session.json   {"state":"running"|"staged", "baseline":N,
  *                     "baseline_root":hex, "staged_root":hex|null,
- *                     "upper_xattr":"user"|"trusted",
+ *                     "upper_xattr":"user"|"trusted", "boot_id":"...",
  *                     "command":[...], "started_ns":"...", "pid":P,
  *                     "exit_status":N|null, "isolation":"..."}
  *     upper/ work/   the overlay's layers, kept until the changes are staged
@@ -56,6 +56,7 @@ typedef struct sb_session {
 	bool has_staged; /* staged_root is set: the changes are in the store */
 	sb_id staged_root;
 	bool upper_userxattr; /* the overlay wrote user.overlay.* xattrs */
+	char boot_id[40];     /* the boot it was written in (set by sb_session_write) */
 	char **command;	      /* NULL-terminated */
 	int64_t started_ns;
 	pid_t pid;
@@ -74,6 +75,12 @@ int sb_session_write(sb_workspace *w, const sb_session *s, sb_error *err);
 int sb_session_remove(sb_workspace *w, sb_error *err);
 /* Creates (empty) and returns the absolute paths of session/upper and session/work. */
 int sb_session_layers(sb_workspace *w, char **ret_upper, char **ret_work, sb_error *err);
+/*
+ * The upper is written through a volatile overlay (overlay.h): nothing in it
+ * is durable until it is staged. True when s was written since the machine
+ * last booted, so that a crash cannot have cut what upper/ holds short.
+ */
+bool sb_session_same_boot(const sb_session *s);
 /* Opens session/upper (O_DIRECTORY, O_NOFOLLOW); -ENOENT when it is gone. */
 int sb_session_upper_fd(sb_workspace *w, sb_error *err);
 /* Removes session/upper and session/work into the trash, keeping session.json. */

@@ -172,6 +172,13 @@ rm -rf "$SNAPBOX_STORE"/workspaces/*/session/upper
 expect_status 1 "diff of changes whose upper vanished" sb -C "$ws" diff
 check "says what is missing and what to do" last_err_has "missing from"
 expect_status 0 "discard clears it" sb -C "$ws" discard
+# The upper is volatile: after a restart its files may be cut short.
+expect_status 0 "a run that writes another file" sb -C "$ws" run -- sh -c 'echo w >w'
+sed -i 's/"boot_id":.*"/"boot_id": "00000000-0000-0000-0000-000000000000"/' "$SNAPBOX_STORE"/workspaces/*/session/session.json
+expect_status 1 "apply of changes written before a restart (a forged boot id)" sb -C "$ws" apply
+check "refused: they were never durable" last_err_has "machine restarted"
+check "nothing landed" test ! -e "$ws/w"
+expect_status 0 "discard drops them" sb -C "$ws" discard
 
 # Hostile names and symlinks made by the command land correctly, never written through.
 mkdir -p "$T/outside" && echo precious >"$T/outside/f"
