@@ -89,8 +89,7 @@ static int grow(sb_scratch *sc)
 	return 0;
 }
 
-int sb_scratch__put(sb_scratch *sc, sb_obj_type type, const sb_id *id, const void *data,
-		    size_t len)
+int sb_scratch__put(sb_scratch *sc, sb_obj_type type, const sb_id *id, const void *data, size_t len)
 {
 	if (find(sc, id))
 		return 0;
