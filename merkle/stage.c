@@ -9,6 +9,12 @@
  * on the way): the change list is sorted, so the files of one directory come
  * in a run, and each is then one openat(dir, name, O_NOFOLLOW) instead of a
  * resolution of its whole path.
+ *
+ * A preview runs the same staging with each regular file stat'ed instead of
+ * read, into the store's scratch mode, and lets the tree diff say what
+ * changed: one diff for both, so a run's summary cannot disagree with
+ * `snapbox diff`. Its only own rule is the reading of a file the metadata
+ * cannot tell from the baseline's.
  */
 #include <fcntl.h>
 #include <limits.h>
