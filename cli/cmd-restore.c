@@ -21,6 +21,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The wall-clock time file timestamps are compared with, in ns. */
+static int64_t real_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /*
  * Tests stop here, between the writes and the check, to change the
  * workspace the way a concurrent writer would (tests/cli-restore-check.sh).
@@ -71,6 +79,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	_cleanup_(sb_ignore_freep) sb_ignore *now_ignore = NULL;
 	_cleanup_(sb_statcache_freep) sb_statcache *cache = NULL;
 	_cleanup_(sb_restore_touched_freep) sb_restore_touched *touched = NULL;
+	_cleanup_(sb_restore_rehashed_freep) sb_restore_rehashed *rehashed = NULL;
 	sb_store *store = sb_workspace_store(w);
 	int dir_fd = sb_workspace_dir_fd(w), root_fd = sb_workspace_root_fd(w);
 	char hex[SB_HEX_LEN + 1];
@@ -79,7 +88,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 
 	/*
 	 * One stat cache for the whole restore: the pre-restore scan fills it,
-	 * the check adds the files it re-hashed, and it is saved once.
+	 * the files the check re-hashed are added, and it is saved once.
 	 */
 	int r = sb_statcache_load(dir_fd, "index", &cache, &err);
 	if (r < 0)
@@ -139,8 +148,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	t2 = now_ms();
-	/* The check records what restore wrote: stamped after the writes, the next scan trusts it. */
-	sb_statcache_restamp(cache);
+	int64_t written = real_now_ns(); /* what restore wrote is not newer than this */
 	test_pause();
 
 	/*
@@ -152,8 +160,8 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	sb_restore_check_stats cs;
 	r = sb_capture_exclusions(w, target.exclusions, NULL, NULL, &now_ignore, &err);
 	if (r >= 0)
-		r = sb_restore_check(store, root_fd, &target.root, touched, now_ignore, cache, &now,
-				     &cs, &err);
+		r = sb_restore_check(store, root_fd, &target.root, touched, now_ignore, &rehashed,
+				     &now, &cs, &err);
 	if (r == -ESTALE) {
 		char why[SB_ERROR_MAX];
 		snprintf(why, sizeof(why), "%s", err.msg);
@@ -180,6 +188,12 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		    sb_id_to_hex(&now, nhex), id, sb_id_to_hex(&target.root, hex), id);
 		goto out;
 	}
+	/*
+	 * What the check re-hashed goes into the stat cache, stamped after the
+	 * writes, so the next scan trusts it instead of hashing it again.
+	 */
+	sb_statcache_restamp_after(cache, written);
+	(void)sb_restore_record(root_fd, rehashed, cache);
 	if (sb_snapshot_set_head(w, id, &err) < 0)
 		goto out;
 	sb_id_to_hex(&now, hex);

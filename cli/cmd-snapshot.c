@@ -20,6 +20,7 @@ cJSON *sb_cli_scan_json(const sb_scan_stats *s)
 	cJSON_AddNumberToObject(j, "bytes_hashed", (double)s->bytes_hashed);
 	cJSON_AddNumberToObject(j, "cache_hits", (double)s->cache_hits);
 	cJSON_AddNumberToObject(j, "rereads", (double)s->rereads);
+	cJSON_AddNumberToObject(j, "dirs_listed", (double)s->dirs_listed);
 	return j;
 }
 
@@ -28,9 +29,9 @@ void sb_cli_scan_info(sb_cli *cli, const sb_scan_stats *s)
 	char a[32], b[32];
 	sb_cli_info(cli,
 		    "scanned %" PRIu64 " files, %" PRIu64 " dirs (%s); hashed %" PRIu64
-		    " files (%s), %" PRIu64 " from the stat cache",
+		    " files (%s), %" PRIu64 " from the stat cache; listed %" PRIu64 " dirs",
 		    s->files, s->dirs, sb_cli_size(s->bytes, a, sizeof(a)), s->files_hashed,
-		    sb_cli_size(s->bytes_hashed, b, sizeof(b)), s->cache_hits);
+		    sb_cli_size(s->bytes_hashed, b, sizeof(b)), s->cache_hits, s->dirs_listed);
 }
 
 int cmd_snapshot(sb_cli *cli, int argc, char **argv)

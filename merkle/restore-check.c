@@ -30,7 +30,7 @@ typedef struct checker {
 	sb_store *store;
 	const sb_restore_touched *t;
 	const sb_ignore *ign;
-	sb_statcache *cache;
+	sb_restore_rehashed *rehashed; /* NULL: not wanted */
 	dev_t dev;
 	unsigned depth;
 	sb_buf path;
@@ -87,7 +87,7 @@ static bool same_stat(const struct stat *a, const struct stat *b)
 	       sb_ns_from_timespec(&a->st_ctim) == sb_ns_from_timespec(&b->st_ctim);
 }
 
-/* Re-hashes the file name (lstat'ed as *st) into e; records it in the cache. */
+/* Re-hashes the file name (lstat'ed as *st) into e; notes it in ck->rehashed. */
 static int hash_file(checker *ck, int dfd, const char *name, const struct stat *st,
 		     sb_tree_entry *e)
 {
@@ -117,13 +117,9 @@ static int hash_file(checker *ck, int dfd, const char *name, const struct stat *
 	e->size = n;
 	e->mode = (uint32_t)before.st_mode & 07777;
 	e->mtime_ns = sb_ns_from_timespec(&before.st_mtim);
-	if (ck->cache) {
-		sb_statcache_key key;
-		sb_statcache_key_from_stat(&before, &key);
-		r = sb_statcache_record(ck->cache, ck->path.data, ck->path.len, &key, &e->id);
-		if (r < 0)
-			return r;
-	}
+	if (ck->rehashed)
+		return sb_restore__rehashed_add(ck->rehashed, ck->path.data, ck->path.len, &before,
+						&e->id);
 	return 0;
 }
 
@@ -397,10 +393,14 @@ static int check_dir(checker *ck, int fd, const sb_id *want_id, bool whole, sb_i
 
 int sb_restore_check(sb_store *s, int root_fd, const sb_id *target,
 		     const sb_restore_touched *touched, const sb_ignore *ignore,
-		     sb_statcache *cache, sb_id *ret_root, sb_restore_check_stats *ret_stats,
-		     sb_error *err)
+		     sb_restore_rehashed **ret_rehashed, sb_id *ret_root,
+		     sb_restore_check_stats *ret_stats, sb_error *err)
 {
-	checker ck = {.store = s, .t = touched, .ign = ignore, .cache = cache, .err = err};
+	checker ck = {.store = s, .t = touched, .ign = ignore, .err = err};
+	_cleanup_(sb_restore_rehashed_freep) sb_restore_rehashed *rehashed = NULL;
+	if (ret_rehashed && sb_restore__rehashed_new(&rehashed) < 0)
+		return -ENOMEM;
+	ck.rehashed = rehashed;
 	sb_id root = *target;
 	int r = 0;
 	const sb_restore__mark *m = sb_restore__touched_find(touched, "", 0);
@@ -415,7 +415,10 @@ int sb_restore_check(sb_store *s, int root_fd, const sb_id *target,
 	sb_buf_release(&ck.path);
 	if (ret_stats)
 		*ret_stats = ck.st;
-	if (r >= 0)
+	if (r >= 0) {
 		*ret_root = root;
+		if (ret_rehashed)
+			*ret_rehashed = TAKE_PTR(rehashed);
+	}
 	return r;
 }

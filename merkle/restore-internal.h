@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "restore.h"
 
@@ -75,3 +76,10 @@ int sb_restore__write(sb_restore__writers *w, sb_restore__dir *d, const sb_tree_
 		      const char *path, sb_error *err);
 /* The walker is done with d (ret: how its walk went); finished now or by the last write. */
 int sb_restore__dir_done(sb_restore__writers *w, sb_restore__dir *d, int ret, sb_error *err);
+
+/* ---- what the check re-hashed (restore-record.c) ---- */
+
+int sb_restore__rehashed_new(sb_restore_rehashed **ret);
+/* The check read the file at path, stat'ed as st before, as id. -ENOMEM. */
+int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t len,
+			     const struct stat *st, const sb_id *id);

@@ -19,9 +19,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "export.h"
+#include "fileio.h"
 #include "restore-internal.h"
 #include "workers.h"
 
@@ -68,6 +70,18 @@ sb_restore__dir *sb_restore__dir_new(int fd, bool own_fd, const sb_tree_entry *s
 }
 
 /*
+ * Whether d already has its final mode and mtime: a directory the walk only
+ * passed through. Setting them again would change nothing but its ctime,
+ * and a new ctime makes the next scan list the directory again.
+ */
+static bool dir_attrs_match(const sb_restore__dir *d)
+{
+	struct stat st;
+	return fstat(d->fd, &st) == 0 && (st.st_mode & 07777) == d->self.mode &&
+	       sb_ns_from_timespec(&st.st_mtim) == d->self.mtime_ns;
+}
+
+/*
  * The last reference is gone. Any thread. err may be NULL. Only a directory
  * whose walk and writes all went well (ok, and no write of the pool failed)
  * gets its final mode and mtime: a half-restored one must not turn
@@ -78,7 +92,9 @@ static int dir_finish(sb_restore__writers *w, sb_restore__dir *d, bool ok, sb_er
 	pthread_mutex_lock(&w->mu);
 	ok = ok && w->r >= 0;
 	pthread_mutex_unlock(&w->mu);
-	int r = ok && d->finish ? sb_export_dir_finish(d->fd, &d->self, d->path, err) : 0;
+	int r = ok && d->finish && !dir_attrs_match(d)
+		    ? sb_export_dir_finish(d->fd, &d->self, d->path, err)
+		    : 0;
 	if (d->own_fd)
 		close(d->fd);
 	sb_tree_entry_release(&d->self);

@@ -8,7 +8,7 @@
  *
  *   sb_restore_touched *t;
  *   sb_restore_run(store, root_fd, &cur, &target, &opts, &t, &stats, err);
- *   sb_restore_check(store, root_fd, &target, t, ignore, cache, &root, &cs, err);
+ *   sb_restore_check(store, root_fd, &target, t, ignore, &rehashed, &root, &cs, err);
  *   sb_restore_touched_free(t);
  *
  * (sb_restore_tree is sb_restore_run without the record, for apply.)
@@ -81,9 +81,16 @@
  * changed (a file edited in a directory it left alone, say). The next scan
  * (status, snapshot) sees that.
  *
- * With a stat cache, every file whose content the check re-hashed without
- * seeing it change is recorded in it (sb_statcache_record), for the caller
- * to save.
+ * The files the check re-hashed can then go into a stat cache, so that the
+ * next scan trusts them instead of hashing them again: sb_restore_record,
+ * once the check has passed and the cache's stamp is past the writes
+ * (sb_statcache_restamp_after). The check's own reads may precede the
+ * stamp, so each file is read once more for its record:
+ *
+ *   t = CLOCK_REALTIME now                  right after sb_restore_run
+ *   sb_restore_check(..., &rehashed, &root, ...)
+ *   root equals target: sb_statcache_restamp_after(cache, t);
+ *                       sb_restore_record(root_fd, rehashed, cache);
  */
 
 #include <stdbool.h>
@@ -125,6 +132,15 @@ int sb_restore_run(sb_store *s, int root_fd, const sb_id *cur, const sb_id *targ
 int sb_restore_tree(sb_store *s, int root_fd, const sb_id *cur, const sb_id *target,
 		    const sb_ignore *protect, sb_restore_stats *ret_stats, sb_error *err);
 
+/* The files a check re-hashed (path, inode, content id), for sb_restore_record. */
+typedef struct sb_restore_rehashed sb_restore_rehashed;
+
+void sb_restore_rehashed_free(sb_restore_rehashed *r);
+static inline void sb_restore_rehashed_freep(sb_restore_rehashed **p)
+{
+	sb_restore_rehashed_free(*p);
+}
+
 typedef struct sb_restore_check_stats {
 	uint64_t dirs_listed;  /* directories listed again */
 	uint64_t entries;      /* names lstat'ed in them */
@@ -136,13 +152,24 @@ typedef struct sb_restore_check_stats {
 /*
  * touched: from the sb_restore_run that brought the workspace to target.
  * ignore: the exclusions a scan of the workspace would use now (after the
- * restore: the target's, with the restored .snapboxignore). cache may be
- * NULL. Returns 0 with the root composed as above in *ret_root (it equals
- * target); -ESTALE when something differs, err naming the first path that
- * does and how; other errnos when the filesystem could not be read (err
- * names the path).
+ * restore: the target's, with the restored .snapboxignore). ret_rehashed
+ * may be NULL. Returns 0 with the root composed as above in *ret_root (it
+ * equals target) and the files it re-hashed in *ret_rehashed; -ESTALE when
+ * something differs, err naming the first path that does and how; other
+ * errnos when the filesystem could not be read (err names the path).
  */
 int sb_restore_check(sb_store *s, int root_fd, const sb_id *target,
 		     const sb_restore_touched *touched, const sb_ignore *ignore,
-		     sb_statcache *cache, sb_id *ret_root, sb_restore_check_stats *ret_stats,
-		     sb_error *err);
+		     sb_restore_rehashed **ret_rehashed, sb_id *ret_root,
+		     sb_restore_check_stats *ret_stats, sb_error *err);
+
+/*
+ * Records in cache the files a check that passed re-hashed: each opened
+ * again beneath root_fd (never through a symlink), stat'ed, read and
+ * stat'ed again, and recorded with the first stat only when it is still
+ * the same inode, did not change while read, and still holds what the check
+ * read. That content is the target's, so the cache names only objects the
+ * store holds; anything else is left for the next scan to hash. Returns how
+ * many were recorded, or -ENOMEM.
+ */
+int sb_restore_record(int root_fd, const sb_restore_rehashed *rehashed, sb_statcache *cache);

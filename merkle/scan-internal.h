@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "hash.h"
 #include "scan.h"
+#include "statcache.h"
 #include "store.h"
 #include "tree.h"
 
@@ -34,6 +35,7 @@
 /* A directory fd shared by the walker's frame and the jobs queued from it. */
 typedef struct dirref {
 	int fd;
+	bool path_only; /* O_PATH: for *at calls, not for reading (read_names reopens it) */
 	atomic_uint refs;
 	atomic_size_t *count; /* the open_dirs it is counted in */
 } dirref;
@@ -47,6 +49,8 @@ typedef struct dnode {
 	bool walked;	/* all names visited */
 	dev_t dev;
 	ino_t ino;
+	bool cached;	       /* in the stat cache as cdir */
+	sb_statcache_dir cdir; /* for its tree id */
 } dnode;
 
 typedef struct walker walker;
@@ -63,10 +67,11 @@ typedef struct job {
 	char *path;  /* relative, NUL-terminated; the name is its tail */
 	size_t path_len, name_off;
 	off_t walk_size;
-	bool tree;	/* walk the directory at tree_fd instead */
-	int tree_fd;	/* owned by the job */
-	size_t depth0;	/* tree: depth of that directory below the root */
-	walker *nested; /* tree: its walk, results and buffered warnings */
+	bool tree;	     /* walk the directory at tree_fd instead */
+	int tree_fd;	     /* owned by the job */
+	bool tree_path_only; /* tree_fd is O_PATH */
+	size_t depth0;	     /* tree: depth of that directory below the root */
+	walker *nested;	     /* tree: its walk, results and buffered warnings */
 	/* results */
 	int r;
 	sb_error *err; /* with r < 0, when there is a message */

@@ -6,10 +6,11 @@
  * itself so no worker ever waits on another; its warnings are kept for the
  * caller's thread, and its root id fills the parent's entry on completion).
  *
- * The walker reads each directory's names whole (getdents64), sorts them, and
- * lstat's each entry. Directories are entered depth-first; symlinks and fifos
- * are recorded on the spot; a regular file either reuses its stat-cache id or
- * becomes a job for the hashers. A job holds a reference on its directory's
+ * The walker reads each directory's names whole (getdents64) and sorts them,
+ * or takes them from the stat cache when the directory is as it was when
+ * last listed, and lstat's each entry. Directories are entered depth-first;
+ * symlinks and fifos are recorded on the spot; a regular file either reuses
+ * its stat-cache id or becomes a job for the hashers. A job holds a reference on its directory's
  * fd so it can openat(dir, name) after the walker has moved on.
  *
  * Each directory is a dnode whose tree fills in as answers arrive; `pending`
@@ -42,12 +43,13 @@
 #include "statcache.h"
 #include "tree.h"
 
-static dirref *dirref_new(walker *w, int fd)
+static dirref *dirref_new(walker *w, int fd, bool path_only)
 {
 	dirref *ref = malloc(sizeof(*ref));
 	if (!ref)
 		return NULL;
 	ref->fd = fd;
+	ref->path_only = path_only;
 	atomic_init(&ref->refs, 1);
 	ref->count = w->open_dirs;
 	atomic_fetch_add(ref->count, 1);
@@ -110,6 +112,30 @@ static void dnode_free(walker *w, dnode *d)
 	free(d);
 }
 
+/*
+ * Stores the tree of d, unless the stat cache names it as d's tree already:
+ * then the store has it (a re-scan of an unchanged directory asks the store
+ * nothing), as with a file's id.
+ */
+static int save_tree(walker *w, dnode *d, sb_id *ret_id)
+{
+	sb_statcache *cache = w->sc->o->cache;
+	if (!d->cached)
+		return sb_tree_save(w->sc->store, &d->tree, ret_id, w->err);
+	sb_buf enc = SB_BUF_INIT;
+	int r = sb_tree_encode(&d->tree, &enc, w->err);
+	if (r >= 0) {
+		sb_store_hash(SB_OBJ_TREE, enc.data, enc.len, ret_id);
+		if (!sb_statcache_dir_knows(cache, &d->cdir, ret_id))
+			r = sb_store_put(w->sc->store, SB_OBJ_TREE, enc.data, enc.len, ret_id,
+					 w->err);
+	}
+	sb_buf_release(&enc);
+	if (r >= 0)
+		r = sb_statcache_dir_set_tree(cache, &d->cdir, ret_id);
+	return r;
+}
+
 /* Encodes and stores every finished directory from d upwards. */
 static int finalize(walker *w, dnode *d)
 {
@@ -123,7 +149,7 @@ static int finalize(walker *w, dnode *d)
 		}
 		d->tree.n = k;
 		sb_id id;
-		int r = sb_tree_save(w->sc->store, &d->tree, &id, w->err);
+		int r = save_tree(w, d, &id);
 		dnode *p = d->parent;
 		if (r < 0) {
 			if (p)
@@ -173,6 +199,7 @@ static void add_stats(sb_scan_stats *to, const sb_scan_stats *s)
 	to->bytes_hashed += s->bytes_hashed;
 	to->cache_hits += s->cache_hits;
 	to->rereads += s->rereads;
+	to->dirs_listed += s->dirs_listed;
 }
 
 /* The walker's side of a finished job. */
@@ -308,17 +335,6 @@ static void queue(walker *w, job *j)
 	pthread_mutex_unlock(&w->sc->mu);
 }
 
-/* All names of the directory at fd, sorted by bytes, into f. */
-static int read_names(walker *w, int fd, frame *f)
-{
-	int r = sb_dirnames_read(fd, &f->names);
-	if (r < 0 && r != -ENOMEM)
-		return sb_error_errno(w->err, -r, "read directory '%s'",
-				      qpath(w, w->path.data, w->path.len));
-	f->next = 0;
-	return r;
-}
-
 static int open_dir_at(int dir_fd, const char *name)
 {
 	int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
@@ -328,7 +344,51 @@ static int open_dir_at(int dir_fd, const char *name)
 	return fd;
 }
 
-static int push(walker *w, int fd, dnode *d)
+/*
+ * All names of the directory at fd, sorted by bytes, into f: from the stat
+ * cache when the directory is as it was when last listed (st: fstat'ed
+ * before, so a change made while it is listed shows in the next scan's key).
+ */
+static int read_names(walker *w, const struct stat *st, frame *f)
+{
+	sb_statcache *cache = w->sc->o->cache;
+	const char *path = w->path.len ? w->path.data : "";
+	sb_statcache_key key;
+	f->next = 0;
+	if (cache) {
+		sb_statcache_key_from_stat(st, &key);
+		int r =
+		    sb_statcache_reuse_dir(cache, path, w->path.len, &key, &f->names, &f->d->cdir);
+		f->d->cached = r > 0;
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	dirref *ref = f->ref;
+	if (ref->path_only) {
+		/* "." of an O_PATH fd is that same directory, now open for reading. */
+		int fd = open_dir_at(ref->fd, ".");
+		if (fd < 0)
+			return sb_error_errno(w->err, errno, "open directory '%s'",
+					      qpath(w, w->path.data, w->path.len));
+		close(ref->fd);
+		ref->fd = fd;
+		ref->path_only = false;
+	}
+	int r = sb_dirnames_read(ref->fd, &f->names);
+	if (r < 0 && r != -ENOMEM)
+		return sb_error_errno(w->err, -r, "read directory '%s'",
+				      qpath(w, w->path.data, w->path.len));
+	if (r >= 0)
+		w->stats.dirs_listed++;
+	if (r >= 0 && cache) {
+		r = sb_statcache_record_dir(cache, path, w->path.len, &key, &f->names, &f->d->cdir);
+		f->d->cached = r >= 0;
+	}
+	return r;
+}
+
+/* Enters the directory at fd (taken; path_only: an O_PATH fd), fstat'ed as st. */
+static int push(walker *w, int fd, bool path_only, const struct stat *st, dnode *d)
 {
 	if (w->depth0 + w->depth > SB_TREE_MAX_DEPTH) {
 		close(fd);
@@ -351,13 +411,13 @@ static int push(walker *w, int fd, dnode *d)
 	memset(f, 0, sizeof(*f));
 	f->d = d;
 	f->path_len = w->path.len;
-	f->ref = dirref_new(w, fd);
+	f->ref = dirref_new(w, fd, path_only);
 	if (!f->ref) {
 		close(fd);
 		return -ENOMEM;
 	}
 	w->depth++;
-	return read_names(w, fd, f);
+	return read_names(w, st, f);
 }
 
 static void frame_release(walker *w, frame *f)
@@ -383,7 +443,7 @@ static int pop(walker *w)
 			r = sb_error_set(w->err, ESTALE, "directory '%s' moved during the scan",
 					 qpath(w, w->path.data, p->path_len));
 		} else {
-			p->ref = dirref_new(w, fd);
+			p->ref = dirref_new(w, fd, false);
 			fd = -1;
 			if (!p->ref)
 				r = -ENOMEM;
@@ -489,7 +549,7 @@ static bool want_helper(scanner *sc)
 	return r;
 }
 
-static int hand_over(walker *w, dnode *parent, size_t idx, int fd)
+static int hand_over(walker *w, dnode *parent, size_t idx, int fd, bool path_only)
 {
 	job *j = calloc(1, sizeof(*j));
 	if (!j) {
@@ -498,6 +558,7 @@ static int hand_over(walker *w, dnode *parent, size_t idx, int fd)
 	}
 	j->tree = true;
 	j->tree_fd = fd;
+	j->tree_path_only = path_only;
 	j->path = strndup(w->path.data, w->path.len);
 	if (!j->path) {
 		job_free(j);
@@ -511,36 +572,47 @@ static int hand_over(walker *w, dnode *parent, size_t idx, int fd)
 	return 0;
 }
 
-static int visit_dir(walker *w, frame *f, const char *name, const struct stat *st)
+/*
+ * st: the directory's lstat; pfd (taken), when >= 0: an O_PATH fd of it,
+ * which st came from (visit).
+ */
+static int visit_dir(walker *w, frame *f, const char *name, const struct stat *st, int pfd)
 {
 	if (st->st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
+		if (pfd >= 0)
+			close(pfd);
 		warn(w, w->path.data, "mount point of another filesystem: not entered");
 		w->stats.skipped++;
 		return 0;
 	}
-	int r = make_room(w);
-	if (r < 0)
-		return r;
-	int fd = open_dir_at(f->ref->fd, name);
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
-			warn(w, w->path.data, "vanished or replaced during the scan; left out");
+	int fd = pfd, r;
+	struct stat fst = *st;
+	if (pfd < 0) {
+		r = make_room(w);
+		if (r < 0)
+			return r;
+		fd = open_dir_at(f->ref->fd, name);
+		if (fd < 0) {
+			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+				warn(w, w->path.data,
+				     "vanished or replaced during the scan; left out");
+				return 0;
+			}
+			return sb_error_errno(w->err, errno, "open directory '%s'",
+					      qpath(w, w->path.data, w->path.len));
+		}
+		if (fstat(fd, &fst) < 0) {
+			r = sb_error_errno(w->err, errno, "stat '%s'",
+					   qpath(w, w->path.data, w->path.len));
+			close(fd);
+			return r;
+		}
+		if (fst.st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
+			close(fd);
+			warn(w, w->path.data, "mount point of another filesystem: not entered");
+			w->stats.skipped++;
 			return 0;
 		}
-		return sb_error_errno(w->err, errno, "open directory '%s'",
-				      qpath(w, w->path.data, w->path.len));
-	}
-	struct stat fst;
-	if (fstat(fd, &fst) < 0) {
-		r = sb_error_errno(w->err, errno, "stat '%s'", qpath(w, w->path.data, w->path.len));
-		close(fd);
-		return r;
-	}
-	if (fst.st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
-		close(fd);
-		warn(w, w->path.data, "mount point of another filesystem: not entered");
-		w->stats.skipped++;
-		return 0;
 	}
 	dnode *parent = f->d;
 	sb_tree_entry *e = sb_tree_add(&parent->tree, name, strlen(name));
@@ -560,9 +632,9 @@ static int visit_dir(walker *w, frame *f, const char *name, const struct stat *s
 	w->stats.dirs++;
 	if (!w->nested && want_helper(w->sc)) {
 		dnode_free(w, d);
-		return hand_over(w, parent, parent->tree.n - 1, fd);
+		return hand_over(w, parent, parent->tree.n - 1, fd, pfd >= 0);
 	}
-	return push(w, fd, d); /* f is stale from here on */
+	return push(w, fd, pfd >= 0, &fst, d); /* f is stale from here on */
 }
 
 static int visit_symlink(walker *w, frame *f, const char *name, const struct stat *st)
@@ -596,7 +668,35 @@ static int visit_symlink(walker *w, frame *f, const char *name, const struct sta
 	return 0;
 }
 
-static int visit(walker *w, frame *f, const char *name)
+/*
+ * The lstat of a directory's entry, by an O_PATH fd of it (*ret_fd) when it
+ * is a directory (d_type says so) whose listing the stat cache holds: that
+ * fd then serves the walk (*at calls), and the stat by name and the open
+ * after it become one open. O_PATH without O_DIRECTORY triggers no
+ * automount, as a stat does not; O_NOFOLLOW stats a symlink itself.
+ * *ret_fd is -1 when the stat was by name.
+ */
+static int stat_entry(walker *w, frame *f, const char *name, unsigned char d_type, struct stat *st,
+		      int *ret_fd)
+{
+	*ret_fd = -1;
+	sb_statcache *cache = w->sc->o->cache;
+	if (d_type == DT_DIR && cache && sb_statcache_has_dir(cache, w->path.data, w->path.len)) {
+		int r = make_room(w);
+		if (r < 0)
+			return r;
+		int fd = openat(f->ref->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, st) == 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return fstatat(f->ref->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 {
 	sb_buf_truncate(&w->path, f->path_len);
 	int r = 0;
@@ -613,15 +713,21 @@ static int visit(walker *w, frame *f, const char *name)
 		return 0;
 	}
 	struct stat st;
-	if (fstatat(f->ref->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT) {
-			warn(w, w->path.data, "vanished during the scan");
-			return 0;
-		}
-		return sb_error_errno(w->err, errno, "stat '%s'",
-				      qpath(w, w->path.data, w->path.len));
+	int pfd;
+	r = stat_entry(w, f, name, d_type, &st, &pfd);
+	if (r == -ENOENT) {
+		warn(w, w->path.data, "vanished during the scan");
+		return 0;
+	}
+	if (r < 0)
+		return sb_error_errno(w->err, -r, "stat '%s'", qpath(w, w->path.data, w->path.len));
+	if (pfd >= 0 && !S_ISDIR(st.st_mode)) {
+		close(pfd); /* no longer a directory: as if stat'ed by name */
+		pfd = -1;
 	}
 	if (sb_ignore_match(w->sc->o->ignore, w->path.data, w->path.len, S_ISDIR(st.st_mode))) {
+		if (pfd >= 0)
+			close(pfd);
 		w->stats.skipped++;
 		return 0;
 	}
@@ -629,7 +735,7 @@ static int visit(walker *w, frame *f, const char *name)
 	case S_IFREG:
 		return visit_file(w, f, name, &st);
 	case S_IFDIR:
-		return visit_dir(w, f, name, &st);
+		return visit_dir(w, f, name, &st, pfd);
 	case S_IFLNK:
 		return visit_symlink(w, f, name, &st);
 	case S_IFIFO: {
@@ -691,8 +797,8 @@ static void walker_release(walker *w)
 	sb_buf_release(&w->warnings);
 }
 
-/* Walks the directory at fd (owned) whose path is w->path. */
-static int walk(walker *w, int fd)
+/* Walks the directory at fd (owned; path_only: an O_PATH fd) whose path is w->path. */
+static int walk(walker *w, int fd, bool path_only)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -707,7 +813,7 @@ static int walk(walker *w, int fd)
 		close(fd);
 		return -ENOMEM;
 	}
-	int r = push(w, fd, root);
+	int r = push(w, fd, path_only, &st, root);
 	while (r >= 0 && w->depth > 0) {
 		if (w->nested && atomic_load(&w->sc->abort)) {
 			r = -ECANCELED;
@@ -718,10 +824,13 @@ static int walk(walker *w, int fd)
 			break;
 		progress(w);
 		frame *f = &w->stack[w->depth - 1];
-		if (f->next == f->names.n)
+		if (f->next == f->names.n) {
 			r = pop(w);
-		else
-			r = visit(w, f, sb_dirnames_name(&f->names, f->next++));
+		} else {
+			size_t i = f->next++;
+			r = visit(w, f, sb_dirnames_name(&f->names, i),
+				  sb_dirnames_type(&f->names, i));
+		}
 	}
 	if (r < 0)
 		fail(w, r);
@@ -755,7 +864,7 @@ void sb_scan__walk_subtree(scanner *sc, job *j)
 		w->path.len = j->path_len;
 		int fd = j->tree_fd;
 		j->tree_fd = -1;
-		r = walk(w, fd);
+		r = walk(w, fd, j->tree_path_only);
 	}
 	if (r >= 0 && !w->have_root)
 		r = sb_error_set(w->err, EIO, "walk of '%s' ended without a tree",
@@ -819,7 +928,8 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 		sb_statcache_begin(sc->o->cache);
 	if (r >= 0) {
 		int fd = open_dir_at(root_fd, ".");
-		r = fd < 0 ? sb_error_errno(err, errno, "open the directory to scan") : walk(w, fd);
+		r = fd < 0 ? sb_error_errno(err, errno, "open the directory to scan")
+			   : walk(w, fd, false);
 	} else {
 		fail(w, r);
 	}

@@ -5,7 +5,8 @@
  * The scanner: records a directory tree into the store and returns its root
  * tree id.
  *
- * It walks by fd (openat O_NOFOLLOW|O_NOATIME where allowed, fstat the fd),
+ * It walks by fd (openat O_NOFOLLOW|O_NOATIME where allowed, fstat the fd;
+ * O_PATH for a directory whose listing the stat cache holds),
  * never follows a symlink, never builds a path string to open anything (so
  * paths longer than PATH_MAX work), does not cross into another filesystem's
  * mount unless SB_SCAN_CROSS_MOUNTS, and hashes file content on all cores.
@@ -16,7 +17,9 @@
  * A stat cache (statcache.h) makes a re-scan of an unchanged tree hash
  * nothing: a file whose (dev, ino, mode, size, mtime, ctime) match the cache
  * reuses the cached id, unless it is racily clean (mtime not older than the
- * cache's own write time), as git does.
+ * cache's own write time), as git does. A directory whose own stat matches
+ * is not listed again either: its names come from the cache (each is still
+ * stat'ed), as git's untracked cache does.
  *
  * A file that changes while it is read (size or mtime/ctime differ before
  * and after) is read again, a few times; it is never stored with an id that
@@ -41,14 +44,16 @@
  *    truth). Anything that exists but cannot be read (EACCES, EIO, ...) fails
  *    the scan naming the path: a hole would read as a deletion to restore.
  *  - With a cache, sb_statcache_begin() is called at the start; every regular
- *    file read without a change under it, and every cache hit, is recorded
- *    for the next save. A cache hit is trusted without asking the store:
- *    the cache lives beside the store's own workspace record and is saved
- *    only after the objects it names were flushed (capture.c), so its ids
- *    are in that store; whatever deletes objects (gc) must drop the cache
- *    entries naming them.
+ *    file read without a change under it, every directory listed (with the
+ *    id of its tree), and every cache hit, is recorded for the next save. A
+ *    cache hit is trusted without asking the store, and so is a directory's
+ *    tree the cache names already: the cache lives beside the store's own
+ *    workspace record and is saved only after the objects it names were
+ *    flushed (capture.c), so its ids are in that store; whatever deletes
+ *    objects (gc) must drop the cache entries naming them.
  *  - Stats: dirs does not count the root. files_hashed counts files read,
- *    rereads the extra reads of files that changed meanwhile.
+ *    rereads the extra reads of files that changed meanwhile, dirs_listed
+ *    the directories whose names were read rather than taken from the cache.
  *  - progress runs on the calling thread, at most ten times a second, also
  *    while waiting for long hashes; warn runs on the calling thread too.
  *  - Open directory fds stay below a budget derived from RLIMIT_NOFILE (at
@@ -79,7 +84,8 @@ typedef struct sb_scan_stats {
 	uint64_t files_hashed; /* files whose content was read (cache misses) */
 	uint64_t bytes_hashed;
 	uint64_t cache_hits;
-	uint64_t rereads; /* files read again because they changed meanwhile */
+	uint64_t rereads;     /* files read again because they changed meanwhile */
+	uint64_t dirs_listed; /* directories read (the others' names came from the cache) */
 } sb_scan_stats;
 
 /* path is relative to the root, '/'-joined, not NUL-safe for display (quote it). */

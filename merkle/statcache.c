@@ -1,62 +1,21 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Lookups and records: what a scan asks of the stat cache and tells it.
+ * statcache-file.c loads and saves it.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
 #include "fileio.h"
-#include "statcache.h"
+#include "statcache-internal.h"
 
-#define MAGIC	  "sbindex1"
-#define MAGIC_LEN 8
-#define HDR_LEN	  (MAGIC_LEN + 8 + 8)
-#define REC_FIXED (4 + 8 + 8 + 4 + 8 + 8 + 8 + SB_ID_LEN)
-#define NSEC	  1000000000LL
-
-/* A loaded (or last saved) file: its bytes and an index over its records. */
-typedef struct gen {
-	char *data;
-	size_t len;
-	size_t *off; /* record offsets into data, in path order */
-	size_t n;
-	int64_t stamp;
-} gen;
-
-/* A record of the next generation that is not a loaded one kept as it was. */
-typedef struct added {
-	size_t off;   /* into sb_statcache.add */
-	uint32_t seq; /* recording order: the last record of a path wins */
-} added;
-
-/*
- * The next generation is cur's records marked kept (found unchanged and
- * trusted) plus the records added: a re-scan of a mostly unchanged tree
- * copies nothing per file, and save merges the two sorted sequences instead
- * of sorting every record.
- */
-struct sb_statcache {
-	gen cur;	/* what lookup sees */
-	uint32_t *kept; /* per cur record: seq of its last keeping record, 0: none */
-	sb_buf add;	/* serialized added records */
-	added *addv;	/* in recording order until save sorts them */
-	size_t n_add, cap_add;
-	int64_t stamp;	      /* the next generation's */
-	uint32_t seq;	      /* records taken since begin */
-	bool add_sorted;      /* addv in path order (sb_statcache_sort) */
-	pthread_mutex_t lock; /* record */
-	const char *problem;
-	/*
-	 * Whether next differs from cur: a save of an unchanged generation is
-	 * skipped, so a scan that found nothing new writes nothing (git writes
-	 * its index only when an entry changed or was racily clean).
-	 */
-	bool dirty;
-	size_t same; /* cur records kept */
-};
+#define NSEC 1000000000LL
+/* restamp's wait for the coarse clock: naps of 0.5 ms, 100 ms at most */
+#define RESTAMP_NAP_NS 500000
+#define RESTAMP_NAPS   200
 
 void sb_statcache_key_from_stat(const struct stat *st, sb_statcache_key *ret)
 {
@@ -68,15 +27,7 @@ void sb_statcache_key_from_stat(const struct stat *st, sb_statcache_key *ret)
 	ret->ctime_ns = sb_ns_from_timespec(&st->st_ctim);
 }
 
-static void gen_release(gen *g)
-{
-	free(g->data);
-	free(g->off);
-	memset(g, 0, sizeof(*g));
-}
-
-/* Forgets the next generation (not its stamp). */
-static void next_reset(sb_statcache *c)
+void sb_statcache__next_reset(sb_statcache *c)
 {
 	free(c->kept);
 	c->kept = NULL;
@@ -103,8 +54,8 @@ void sb_statcache_free(sb_statcache *c)
 {
 	if (!c)
 		return;
-	gen_release(&c->cur);
-	next_reset(c);
+	sb_statcache__gen_release(&c->cur);
+	sb_statcache__next_reset(c);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -119,115 +70,13 @@ size_t sb_statcache_count(const sb_statcache *c)
 	return c->cur.n;
 }
 
-static int path_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int r = memcmp(a, b, MIN(alen, blen));
-	if (r)
-		return r;
-	return alen < blen ? -1 : alen > blen;
-}
-
-static inline size_t rec_path_len(const char *rec)
-{
-	return sb_le32(rec);
-}
-
-static inline const char *rec_path(const char *rec)
-{
-	return rec + REC_FIXED;
-}
-
-static int rec_path_cmp(const char *a, const char *b)
-{
-	return path_cmp(rec_path(a), rec_path_len(a), rec_path(b), rec_path_len(b));
-}
-
-/*
- * Indexes a whole serialized file; returns NULL when it is sound, or the
- * reason to distrust it. Takes ownership of data either way.
- */
-static const char *parse(gen *g, char *data, size_t len)
-{
-	g->data = data;
-	g->len = len;
-	if (len < HDR_LEN + SB_ID_LEN || memcmp(data, MAGIC, MAGIC_LEN) != 0)
-		return "bad header";
-	sb_id sum;
-	sb_sha256_buf(data, len - SB_ID_LEN, &sum);
-	if (memcmp(sum.b, data + len - SB_ID_LEN, SB_ID_LEN) != 0)
-		return "checksum mismatch";
-	g->stamp = (int64_t)sb_le64(data + MAGIC_LEN);
-	uint64_t count = sb_le64(data + MAGIC_LEN + 8);
-	size_t end = len - SB_ID_LEN;
-	if (count > (end - HDR_LEN) / REC_FIXED)
-		return "entry count out of range";
-	if (count) {
-		g->off = malloc(count * sizeof(*g->off));
-		if (!g->off)
-			return "out of memory";
-	}
-	size_t p = HDR_LEN;
-	for (uint64_t i = 0; i < count; i++) {
-		if (end - p < REC_FIXED)
-			return "truncated";
-		size_t plen = rec_path_len(data + p);
-		if (plen == 0 || end - p - REC_FIXED < plen)
-			return "bad path length";
-		if (i > 0) {
-			const char *prev = data + g->off[i - 1];
-			if (path_cmp(rec_path(prev), rec_path_len(prev), data + p + REC_FIXED,
-				     plen) >= 0)
-				return "entries out of order";
-		}
-		g->off[g->n++] = p;
-		p += REC_FIXED + plen;
-	}
-	if (p != end)
-		return "trailing bytes";
-	return NULL;
-}
-
-int sb_statcache_load(int dir_fd, const char *name, sb_statcache **ret, sb_error *err)
-{
-	sb_statcache *c;
-	int r = sb_statcache_new(&c);
-	if (r < 0)
-		return r;
-	char *data = NULL;
-	size_t len = 0;
-	r = sb_read_file_at(dir_fd, name, SB_STATCACHE_FILE_MAX, &data, &len, err);
-	if (r == -ENOENT) {
-		sb_error_clear(err);
-		*ret = c;
-		return SB_STATCACHE_MISSING;
-	}
-	if (r == -EFBIG || r == -EINVAL || r == -ELOOP) {
-		/* not a plausible cache file: a cache is never worth failing over */
-		sb_error_clear(err);
-		c->problem = r == -EFBIG ? "file too large" : "not a regular file";
-		*ret = c;
-		return SB_STATCACHE_CORRUPT;
-	}
-	if (r < 0) {
-		sb_statcache_free(c);
-		return r;
-	}
-	const char *why = parse(&c->cur, data, len);
-	if (why) {
-		gen_release(&c->cur);
-		c->problem = why;
-		*ret = c;
-		return SB_STATCACHE_CORRUPT;
-	}
-	*ret = c;
-	return SB_STATCACHE_LOADED;
-}
+/* ---- lookup and record ---- */
 
 void sb_statcache_begin(sb_statcache *c)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	next_reset(c);
+	sb_statcache__next_reset(c);
 	c->stamp = (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
 }
 
@@ -248,7 +97,13 @@ static bool rec_racy(const char *rec, int64_t stamp)
 	return racy((int64_t)sb_le64(rec + 32), stamp) || racy((int64_t)sb_le64(rec + 40), stamp);
 }
 
-void sb_statcache_restamp(sb_statcache *c)
+/* The stamp cur record i is judged by: the one of the file it came from. */
+static int64_t cur_stamp(const gen *g, size_t i)
+{
+	return g->stamps[g->sec ? g->sec[i] : 0];
+}
+
+void sb_statcache_restamp_after(sb_statcache *c, int64_t written_ns)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < c->n_add; i++)
@@ -257,55 +112,92 @@ void sb_statcache_restamp(sb_statcache *c)
 	c->n_add = k;
 	/* Kept records were trusted under cur's older stamp; only a clock set back makes them racy. */
 	for (size_t i = 0; c->kept && i < c->cur.n; i++)
-		if (c->kept[i] && rec_racy(c->cur.data + c->cur.off[i], c->stamp)) {
+		if (c->kept[i] && rec_racy(c->cur.rec[i], c->stamp)) {
 			c->kept[i] = 0;
 			c->same--;
 		}
 	/*
-	 * Files written in the current tick of the coarse clock (the one file
-	 * timestamps come from) would still be racy: wait for the next tick,
-	 * a few ms at most.
+	 * Files written until written_ns would still be racy: wait until the
+	 * coarse clock (the one stamps and most file timestamps come from) has
+	 * passed it, a tick at most as a rule. Not just for its next tick: a
+	 * file whose times were read since its last change gets a fine-grained
+	 * timestamp, up to the real time of the write (multigrain timestamps,
+	 * Linux 6.13), and the coarse clock can trail the real time by more
+	 * than a tick when idle CPUs skipped ticks. Past a limit the wait is
+	 * given up: the files then only count as racy.
 	 */
-	struct timespec t0, ts;
-	clock_gettime(CLOCK_REALTIME_COARSE, &t0);
-	do {
-		struct timespec nap = {0, 500000};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	for (int i = 0; sb_ns_from_timespec(&ts) <= written_ns && i < RESTAMP_NAPS; i++) {
+		struct timespec nap = {0, RESTAMP_NAP_NS};
 		nanosleep(&nap, NULL);
 		clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	} while (ts.tv_sec == t0.tv_sec && ts.tv_nsec == t0.tv_nsec);
-	c->stamp = (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+	}
+	c->stamp = sb_ns_from_timespec(&ts);
 	c->dirty = true;
+}
+
+void sb_statcache_restamp(sb_statcache *c)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	sb_statcache_restamp_after(c, sb_ns_from_timespec(&now));
+}
+
+/*
+ * Where the last lookup on this thread ended. A scan looks paths up nearly
+ * in path order, so the next one is usually a step or two on: galloping from
+ * here takes a few comparisons where a binary search over every record
+ * takes twenty. Only a hint: any value gives the same answers.
+ */
+static _Thread_local size_t finger;
+
+static int cmp_at(const gen *g, size_t i, const char *path, size_t len)
+{
+	return path_cmp(rec_path(g->rec[i]), rec_path_len(g->rec[i]), path, len);
 }
 
 /* The index of the loaded record for path, or SIZE_MAX. */
 static size_t find_cur(const sb_statcache *c, const char *path, size_t len)
 {
 	const gen *g = &c->cur;
-	size_t lo = 0, hi = g->n;
+	if (g->n == 0)
+		return SIZE_MAX;
+	/* Every record below lo sorts before path; none from hi on does. */
+	size_t h = finger < g->n ? finger : g->n / 2, lo = 0, hi = g->n, step = 1;
+	int cmp = cmp_at(g, h, path, len);
+	if (cmp < 0) {
+		for (lo = h + 1; step <= hi - lo; step *= 2) {
+			size_t p = lo + step - 1;
+			if (cmp_at(g, p, path, len) >= 0) {
+				hi = p;
+				break;
+			}
+			lo = p + 1;
+		}
+	} else if (cmp > 0) {
+		for (hi = h; step <= hi - lo; step *= 2) {
+			size_t p = hi - step;
+			if (cmp_at(g, p, path, len) < 0) {
+				lo = p + 1;
+				break;
+			}
+			hi = p;
+		}
+	} else {
+		return h;
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const char *rec = g->data + g->off[mid];
-		int cmp = path_cmp(rec_path(rec), rec_path_len(rec), path, len);
-		if (cmp < 0)
+		if (cmp_at(g, mid, path, len) < 0)
 			lo = mid + 1;
-		else if (cmp > 0)
-			hi = mid;
 		else
-			return mid;
+			hi = mid;
 	}
-	return SIZE_MAX;
-}
-
-static void put64(char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (char)(v >> (8 * i));
-}
-
-static void put32(char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (char)(v >> (8 * i));
+	if (lo == g->n || cmp_at(g, lo, path, len) != 0)
+		return SIZE_MAX;
+	finger = lo;
+	return lo;
 }
 
 /* The fixed part of a record, as the file holds it. */
@@ -334,8 +226,8 @@ static int keep(sb_statcache *c, size_t i)
 	return 0;
 }
 
-/* Appends a record to the next generation. Under the lock. */
-static int add(sb_statcache *c, const char *fixed, const char *path, size_t len)
+/* Room for one more added record of size bytes; *ret_off is where it goes. Under the lock. */
+static int add_room(sb_statcache *c, size_t size, size_t *ret_off)
 {
 	if (c->seq == UINT32_MAX)
 		return -EOVERFLOW;
@@ -347,27 +239,54 @@ static int add(sb_statcache *c, const char *fixed, const char *path, size_t len)
 		c->addv = v;
 		c->cap_add = cap;
 	}
-	size_t off = c->add.len;
-	int r = sb_buf_reserve(&c->add, REC_FIXED + len);
+	*ret_off = c->add.len;
+	return sb_buf_reserve(&c->add, size);
+}
+
+/* The record just written at off joins the next generation. Under the lock. */
+static void add_done(sb_statcache *c, size_t off)
+{
+	c->addv[c->n_add++] = (added){.off = off, .seq = ++c->seq};
+	c->add_sorted = false;
+	c->dirty = true;
+}
+
+/*
+ * Appends a record (with a directory's listing) to the next generation;
+ * *ret_off (may be NULL): where it is in c->add. Under the lock.
+ */
+static int add(sb_statcache *c, const char *fixed, const char *path, size_t len,
+	       const sb_dirnames *names, size_t *ret_off)
+{
+	size_t names_len = names ? sb_dirnames_packed_size(names) : 0, off;
+	if (names_len > UINT32_MAX)
+		return -EOVERFLOW;
+	int r = add_room(c, REC_FIXED + len + (names ? 4 + names_len : 0), &off);
 	if (r < 0)
 		return r;
 	sb_buf_append(&c->add, fixed, REC_FIXED);
 	sb_buf_append(&c->add, path, len);
-	c->addv[c->n_add++] = (added){.off = off, .seq = ++c->seq};
-	c->add_sorted = false;
-	c->dirty = true;
+	if (names) {
+		sb_buf_put_le32(&c->add, (uint32_t)names_len);
+		sb_dirnames_pack(names, c->add.data + c->add.len);
+		c->add.len += names_len;
+	}
+	add_done(c, off);
+	if (ret_off)
+		*ret_off = off;
 	return 0;
 }
 
 /* The id of cur record i when it says exactly key and is not racily clean. */
 static bool trusted(const sb_statcache *c, size_t i, const sb_statcache_key *key, sb_id *ret_id)
 {
-	const char *p = c->cur.data + c->cur.off[i] + 4;
+	const char *p = c->cur.rec[i] + 4;
 	if (sb_le64(p) != key->dev || sb_le64(p + 8) != key->ino || sb_le32(p + 16) != key->mode ||
 	    sb_le64(p + 20) != key->size || (int64_t)sb_le64(p + 28) != key->mtime_ns ||
 	    (int64_t)sb_le64(p + 36) != key->ctime_ns)
 		return false;
-	if (racy(key->mtime_ns, c->cur.stamp) || racy(key->ctime_ns, c->cur.stamp))
+	int64_t stamp = cur_stamp(&c->cur, i);
+	if (racy(key->mtime_ns, stamp) || racy(key->ctime_ns, stamp))
 		return false;
 	memcpy(ret_id->b, p + 44, SB_ID_LEN);
 	return true;
@@ -376,14 +295,14 @@ static bool trusted(const sb_statcache *c, size_t i, const sb_statcache_key *key
 bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
 			 const sb_statcache_key *key, sb_id *ret_id)
 {
-	size_t i = find_cur(c, path, len);
+	size_t i = S_ISDIR(key->mode) ? SIZE_MAX : find_cur(c, path, len);
 	return i != SIZE_MAX && trusted(c, i, key, ret_id);
 }
 
 int sb_statcache_reuse(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
 		       sb_id *ret_id)
 {
-	size_t i = find_cur(c, path, len);
+	size_t i = S_ISDIR(key->mode) ? SIZE_MAX : find_cur(c, path, len);
 	if (i == SIZE_MAX || !trusted(c, i, key, ret_id))
 		return 0;
 	pthread_mutex_lock(&c->lock);
@@ -395,7 +314,7 @@ int sb_statcache_reuse(sb_statcache *c, const char *path, size_t len, const sb_s
 int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
 			const sb_id *id)
 {
-	if (len == 0 || len > UINT32_MAX)
+	if (len == 0 || len > UINT32_MAX || S_ISDIR(key->mode) || (key->mode & S_IFMT) == 0)
 		return -EINVAL;
 	char fixed[REC_FIXED];
 	rec_fixed(fixed, len, key, id);
@@ -403,119 +322,87 @@ int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_
 	/* Unchanged and trusted already: saving it again would change nothing. */
 	size_t i = find_cur(c, path, len);
 	int r;
-	if (i != SIZE_MAX && memcmp(c->cur.data + c->cur.off[i], fixed, REC_FIXED) == 0 &&
-	    !rec_racy(c->cur.data + c->cur.off[i], c->cur.stamp))
+	if (i != SIZE_MAX && memcmp(c->cur.rec[i], fixed, REC_FIXED) == 0 &&
+	    !rec_racy(c->cur.rec[i], cur_stamp(&c->cur, i)))
 		r = keep(c, i);
 	else
-		r = add(c, fixed, path, len);
+		r = add(c, fixed, path, len, NULL, NULL);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 
-static int added_cmp(const void *x, const void *y, void *arg)
+bool sb_statcache_has_dir(const sb_statcache *c, const char *path, size_t len)
 {
-	const char *base = arg;
-	const added *ax = x, *ay = y;
-	int r = rec_path_cmp(base + ax->off, base + ay->off);
-	return r ? r : (ax->seq > ay->seq) - (ax->seq < ay->seq);
+	size_t i = find_cur(c, path, len);
+	return i != SIZE_MAX && S_ISDIR(rec_mode(c->cur.rec[i]));
 }
 
-void sb_statcache_sort(sb_statcache *c)
+int sb_statcache_reuse_dir(sb_statcache *c, const char *path, size_t len,
+			   const sb_statcache_key *key, sb_dirnames *ret, sb_statcache_dir *ret_dir)
 {
-	if (!c->add_sorted && c->n_add > 1)
-		qsort_r(c->addv, c->n_add, sizeof(*c->addv), added_cmp, c->add.data);
-	c->add_sorted = true;
-}
-
-/*
- * The next generation in path order: the kept records of cur merged with
- * the added ones, each path once with its last record. Fills out (header,
- * records; no checksum) and ret_off with each record's offset in it.
- */
-static int merge(sb_statcache *c, sb_buf *out, size_t **ret_off, size_t *ret_n)
-{
-	sb_statcache_sort(c);
-	size_t cap = c->same + c->n_add;
-	size_t *off = malloc(MAX(cap, 1) * sizeof(*off));
-	if (!off)
-		return -ENOMEM;
-	size_t n = 0, i = 0, j = 0;
-	const gen *g = &c->cur;
-	for (;;) {
-		while (i < g->n && !(c->kept && c->kept[i]))
-			i++;
-		/* a path added twice keeps its last record: the later stat */
-		while (j + 1 < c->n_add && rec_path_cmp(c->add.data + c->addv[j].off,
-							c->add.data + c->addv[j + 1].off) == 0)
-			j++;
-		if (i == g->n && j == c->n_add)
-			break;
-		const char *kr = i < g->n ? g->data + g->off[i] : NULL;
-		const char *ar = j < c->n_add ? c->add.data + c->addv[j].off : NULL;
-		int cmp = !kr ? 1 : !ar ? -1 : rec_path_cmp(kr, ar);
-		const char *rec;
-		if (cmp < 0) {
-			rec = kr;
-			i++;
-		} else if (cmp > 0) {
-			rec = ar;
-			j++;
-		} else {
-			rec = c->kept[i] > c->addv[j].seq ? kr : ar;
-			i++;
-			j++;
-		}
-		off[n++] = out->len;
-		sb_buf_append(out, rec, REC_FIXED + rec_path_len(rec));
-	}
-	*ret_off = off;
-	*ret_n = n;
-	return 0;
-}
-
-int sb_statcache_save(sb_statcache *c, int dir_fd, const char *name, sb_error *err)
-{
-	if (!c->dirty && c->n_add == 0 && c->same == c->cur.n && c->cur.n > 0)
-		return 0; /* the file on disk already says all of this */
-	size_t total = HDR_LEN + c->cur.len + c->add.len + SB_ID_LEN;
-	if (total > SB_STATCACHE_FILE_MAX)
-		return sb_error_set(err, EFBIG, "stat cache '%s' would exceed %u bytes", name,
-				    SB_STATCACHE_FILE_MAX);
-	sb_buf out = SB_BUF_INIT;
-	int r = sb_buf_reserve(&out, total);
+	sb_id unused;
+	size_t i = find_cur(c, path, len);
+	if (i == SIZE_MAX || !S_ISDIR(key->mode) || !trusted(c, i, key, &unused))
+		return 0;
+	const char *names = rec_names(c->cur.rec[i]);
+	int r = sb_dirnames_unpack(names + 4, sb_le32(names), ret);
+	if (r == -EBADMSG)
+		return 0; /* not a listing after all: the caller lists the directory */
 	if (r < 0)
 		return r;
-	sb_buf_append(&out, MAGIC, MAGIC_LEN);
-	sb_buf_put_le64(&out, (uint64_t)c->stamp);
-	sb_buf_put_le64(&out, 0); /* count, patched below */
-	size_t *off, n;
-	r = merge(c, &out, &off, &n);
+	pthread_mutex_lock(&c->lock);
+	r = keep(c, i);
+	pthread_mutex_unlock(&c->lock);
 	if (r < 0) {
-		sb_buf_release(&out);
+		sb_dirnames_release(ret);
 		return r;
 	}
-	put64(out.data + MAGIC_LEN + 8, n);
-	sb_id sum;
-	sb_sha256_buf(out.data, out.len, &sum);
-	sb_buf_append(&out, sum.b, SB_ID_LEN);
+	if (ret_dir)
+		*ret_dir = (sb_statcache_dir){.at = i, .kept = true};
+	return 1;
+}
 
-	char lock[NAME_MAX + 8];
-	if (snprintf(lock, sizeof(lock), "%s.lock", name) < (int)sizeof(lock))
-		(void)unlinkat(dir_fd, lock, 0);
-	r = sb_write_atomic(dir_fd, name, out.data, out.len, 0600, 0, err);
-	if (r < 0) {
-		free(off);
-		sb_buf_release(&out);
-		return r;
+int sb_statcache_record_dir(sb_statcache *c, const char *path, size_t len,
+			    const sb_statcache_key *key, const sb_dirnames *names,
+			    sb_statcache_dir *ret_dir)
+{
+	static const sb_id none;
+	if (len > UINT32_MAX || !S_ISDIR(key->mode))
+		return -EINVAL;
+	char fixed[REC_FIXED];
+	rec_fixed(fixed, len, key, &none);
+	size_t off;
+	pthread_mutex_lock(&c->lock);
+	int r = add(c, fixed, len ? path : "", len, names, &off);
+	pthread_mutex_unlock(&c->lock);
+	if (r >= 0 && ret_dir)
+		*ret_dir = (sb_statcache_dir){.at = off, .kept = false};
+	return r;
+}
+
+bool sb_statcache_dir_knows(const sb_statcache *c, const sb_statcache_dir *d, const sb_id *tree)
+{
+	return d->kept && !sb_id_is_zero(tree) &&
+	       memcmp(c->cur.rec[d->at] + REC_ID, tree->b, SB_ID_LEN) == 0;
+}
+
+int sb_statcache_dir_set_tree(sb_statcache *c, const sb_statcache_dir *d, const sb_id *tree)
+{
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (!d->kept) {
+		memcpy(c->add.data + d->at + REC_ID, tree->b, SB_ID_LEN);
+	} else if (!sb_statcache_dir_knows(c, d, tree)) {
+		/* Kept as loaded, but with another tree: a copy that names this one replaces it. */
+		const char *rec = c->cur.rec[d->at];
+		size_t len = rec_len(rec), off;
+		r = add_room(c, len, &off);
+		if (r >= 0) {
+			sb_buf_append(&c->add, rec, len);
+			memcpy(c->add.data + off + REC_ID, tree->b, SB_ID_LEN);
+			add_done(c, off);
+		}
 	}
-	/* What was just written becomes what lookup sees. */
-	gen_release(&c->cur);
-	c->cur.off = off;
-	c->cur.n = n;
-	c->cur.stamp = c->stamp;
-	c->cur.data = sb_buf_steal(&out, &c->cur.len);
-	next_reset(c);
-	c->stamp = 0;
-	c->problem = NULL;
-	return 0;
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }

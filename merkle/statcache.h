@@ -8,7 +8,9 @@
  *
  *   path -> (dev, ino, mode, size, mtime_ns, ctime_ns, id)
  *
- * so a re-scan of an unchanged tree reads no file content.
+ * so a re-scan of an unchanged tree reads no file content; and a directory's
+ * path to what fstat said of it right before it was listed, and the names
+ * then listed, so a re-scan lists no unchanged directory either.
  *
  *   sb_statcache *c;
  *   r = sb_statcache_load(area_fd, "index", &c, err);  SB_STATCACHE_LOADED,
@@ -17,6 +19,8 @@
  *   sb_statcache_lookup(c, path, len, &key, &id)   true: reuse id
  *   sb_statcache_record(c, path, len, &key, &id)   every file of this scan
  *   sb_statcache_reuse(c, path, len, &key, &id)    both at once, on a hit
+ *   sb_statcache_reuse_dir(c, path, len, &key, &names)   a directory's names
+ *   sb_statcache_record_dir(c, path, len, &key, &names)  after listing it
  *   sb_statcache_save(c, area_fd, "index", err);   writes what was recorded
  *   sb_statcache_free(c);
  *
@@ -26,26 +30,52 @@
  * trusted loaded one only marks it kept, so save costs a merge of the loaded
  * records with the changed ones, not a sort of all of them.
  *
- * Racily clean entries (git's rule): the file records a stamp, the coarse
- * wall-clock time (the clock file timestamps come from) taken by begin before
- * the scan stat'ed anything. An entry whose mtime or ctime is not older than
- * that stamp may have changed again within the same clock tick after it was
- * hashed, so lookup does not trust it. A timestamp with zero nanoseconds is
- * taken to come from a filesystem with whole-second (or FAT's two-second)
- * granularity and must be two seconds older than the stamp. Without begin,
- * the stamp is 0 and nothing recorded is trusted later.
+ * Racily clean entries (git's rule): each part of the file records a stamp,
+ * the coarse wall-clock time (the clock file timestamps come from) taken by
+ * begin before the scan stat'ed anything. An entry whose mtime or ctime is
+ * not older than the stamp of the part it was written in may have changed
+ * again within the same clock tick after it was read, so lookup does not
+ * trust it. A timestamp with zero nanoseconds is taken to come from a
+ * filesystem with whole-second (or FAT's two-second) granularity and must be
+ * two seconds older than the stamp. Without begin, the stamp is 0 and nothing
+ * recorded is trusted later.
  *
- * Format, little-endian: "sbindex1" stamp:le64 count:le64, then per entry,
- * sorted by path bytes, path_len:le32 dev:le64 ino:le64 mode:le32 size:le64
- * mtime_ns:le64 ctime_ns:le64 id:32 path, then SHA-256 of all that. A file
- * that fails any check is discarded whole (never partly trusted): load
- * returns SB_STATCACHE_CORRUPT with an empty cache, sb_statcache_problem()
- * says why. The file is a cache: save does not fsync (a torn write is caught
- * by the checksum next time), and must be called with the workspace locked —
- * a stale "<name>.lock" left by a crash is removed first.
+ * A directory's listing is trusted on the same terms as a file's content:
+ * adding, removing or renaming an entry changes the directory's mtime and
+ * ctime, as writing a file changes its own. Its names are all getdents64
+ * gave (excluded ones, sockets and over-long names too: the scan applies its
+ * rules to each name as before), each still stat'ed by the scan.
  *
- * lookup and record may be called from several threads at once; begin, save
- * and free may not overlap anything else.
+ * Format, little-endian. A base section, then zero or more delta sections:
+ *
+ *   base:  "sbindex2" stamp:le64 count:le64 record*, then SHA-256 over the
+ *          SHA-256 of each half of all that (the first half: the first
+ *          floor(n/2) of its n bytes)
+ *   delta: "sbindexd" stamp:le64 count:le64 record*, SHA-256 of the previous
+ *          section's checksum followed by all that
+ *   record: path_len:le32 dev:le64 ino:le64 mode:le32 size:le64 mtime_ns:le64
+ *          ctime_ns:le64 id:32 path, and for a directory (S_IFDIR in mode)
+ *          names_len:le32 names (sb_dirnames_pack; id is its tree's, or zero)
+ *
+ * Records of a section are sorted by path bytes, each path once. A delta
+ * changes the records before it: a path's record replaces the earlier one,
+ * a tombstone (mode 0, every other field zero) removes it. Only a
+ * directory's path (the root's) or a tombstone's may be empty.
+ *
+ * save appends a delta (what changed since the file was read: a re-scan that
+ * found 100 changed files writes 100 records, not the whole file) while the
+ * deltas stay small next to the base; otherwise it rewrites the file whole
+ * (atomically). A base that fails any check discards the file whole (never
+ * partly trusted): load returns SB_STATCACHE_CORRUPT with an empty cache,
+ * sb_statcache_problem() says why. A delta that fails a check ends the file
+ * there (a torn append: what precedes it is whole), and the next save
+ * rewrites the file. The file is a cache: save does not fsync (a torn write
+ * is caught by the checksums next time), and must be called with the
+ * workspace locked — a stale "<name>.lock" left by a crash is removed first.
+ * The file is never truncated in place (load maps it).
+ *
+ * lookup, record and the _dir calls may be called from several threads at
+ * once; begin, save and free may not overlap anything else.
  */
 
 #include <stdbool.h>
@@ -53,6 +83,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "dirnames.h"
 #include "error.h"
 #include "hash.h"
 
@@ -101,9 +132,19 @@ void sb_statcache_set_stamp(sb_statcache *c, int64_t stamp_ns);
  * trusted by the next scan instead of hashed again. Records taken so far that
  * were racily clean under the old stamp are dropped first — their stat may
  * predate a change within the same clock tick, which the new stamp would no
- * longer catch. Not concurrent with record.
+ * longer catch. Waits until the coarse clock has passed the present (a clock
+ * tick, a few ms), so that what was written so far is older than the stamp.
+ * Not concurrent with record. Only records taken after it may name the files
+ * written before it.
  */
 void sb_statcache_restamp(sb_statcache *c);
+
+/*
+ * sb_statcache_restamp, for files written up to written_ns (CLOCK_REALTIME,
+ * read after the last write): the wait is until the coarse clock has passed
+ * that, which work done since may have covered already.
+ */
+void sb_statcache_restamp_after(sb_statcache *c, int64_t written_ns);
 
 /* True with *ret_id when path is cached with exactly key and is not racily clean. */
 bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,
@@ -118,11 +159,55 @@ int sb_statcache_reuse(sb_statcache *c, const char *path, size_t len, const sb_s
 		       sb_id *ret_id);
 
 /*
- * Adds path to the next generation (-ENOMEM; -EINVAL for a path over 4 GiB;
- * -EOVERFLOW past 2^32 - 1 records in one scan).
+ * Adds path to the next generation (-ENOMEM; -EINVAL for a path over 4 GiB,
+ * an empty one or a key of a directory or of no file type; -EOVERFLOW past
+ * 2^32 - 1 records in one scan).
  */
 int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_statcache_key *key,
 			const sb_id *id);
+
+/*
+ * A directory's record in the generation being built, as reuse_dir or
+ * record_dir left it: for the tree id the scan computes for the directory
+ * later. Valid until the next begin or save.
+ */
+typedef struct sb_statcache_dir {
+	size_t at; /* cur's record index when kept, else its offset among the added */
+	bool kept;
+} sb_statcache_dir;
+
+/* Whether a listing of the directory at path is cached (it may be stale). */
+bool sb_statcache_has_dir(const sb_statcache *c, const char *path, size_t len);
+
+/*
+ * The directory at path ("" with len 0: the scan's root), fstat'ed as key
+ * right before it would be listed: 1 with its names in *ret (the caller
+ * releases them) when it was listed with exactly key and is not racily
+ * clean, and then kept for the next generation (*ret_dir, may be NULL:
+ * where); 0 when it must be listed; -ENOMEM, -EOVERFLOW.
+ */
+int sb_statcache_reuse_dir(sb_statcache *c, const char *path, size_t len,
+			   const sb_statcache_key *key, sb_dirnames *ret,
+			   sb_statcache_dir *ret_dir);
+
+/*
+ * Adds the directory at path, fstat'ed as key before it was listed as
+ * names, to the next generation (*ret_dir, may be NULL: where), without a
+ * tree id yet (-ENOMEM; -EINVAL when key is not a directory's; -EOVERFLOW).
+ */
+int sb_statcache_record_dir(sb_statcache *c, const char *path, size_t len,
+			    const sb_statcache_key *key, const sb_dirnames *names,
+			    sb_statcache_dir *ret_dir);
+
+/*
+ * Whether the directory's loaded record names tree as its tree id: then the
+ * store holds that tree (a record names only what was stored, and the cache
+ * is saved only after the store is flushed), and a scan need not ask it.
+ */
+bool sb_statcache_dir_knows(const sb_statcache *c, const sb_statcache_dir *d, const sb_id *tree);
+
+/* Names tree, just stored, as the directory's tree id in the next generation. */
+int sb_statcache_dir_set_tree(sb_statcache *c, const sb_statcache_dir *d, const sb_id *tree);
 
 /*
  * Puts the records recorded anew since begin in path order (the kept ones
@@ -133,7 +218,8 @@ int sb_statcache_record(sb_statcache *c, const char *path, size_t len, const sb_
 void sb_statcache_sort(sb_statcache *c);
 
 /*
- * Writes the new generation (atomically). When every record equals a loaded
+ * Writes the new generation: a delta appended to the file it was loaded
+ * from, or the whole file (atomically). When every record equals a loaded
  * one that was already trusted (none new, changed, removed or racily clean),
  * nothing is written: the file on disk already says all of it.
  */

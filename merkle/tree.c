@@ -161,6 +161,13 @@ static const char *entry_problem(const sb_tree_entry *e, bool need_id)
 	return NULL;
 }
 
+/* v as n little-endian bytes at p. */
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 int sb_tree_encode(const sb_tree *t, sb_buf *out, sb_error *err)
 {
 	char q[128];
@@ -176,30 +183,30 @@ int sb_tree_encode(const sb_tree *t, sb_buf *out, sb_error *err)
 			return sb_error_set(err, EINVAL, "tree entry '%s': %s",
 					    sb_quote(q, sizeof(q), e->name, e->name_len), why);
 	}
-	size_t start = out->len;
-	int r = sb_buf_append(out, TREE_MAGIC, TREE_MAGIC_LEN);
-	if (r >= 0)
-		r = sb_buf_put_le32(out, (uint32_t)t->n);
-	for (size_t i = 0; r >= 0 && i < t->n; i++) {
-		const sb_tree_entry *e = &t->v[i];
-		r = sb_buf_put_u8(out, (uint8_t)e->type);
-		if (r >= 0)
-			r = sb_buf_put_le32(out, e->mode);
-		if (r >= 0)
-			r = sb_buf_put_le64(out, e->size);
-		if (r >= 0)
-			r = sb_buf_put_le64(out, (uint64_t)e->mtime_ns);
-		if (r >= 0)
-			r = sb_buf_append(out, e->id.b, SB_ID_LEN);
-		if (r >= 0)
-			r = sb_buf_put_le16(out, (uint16_t)e->name_len);
-		if (r >= 0)
-			r = sb_buf_append(out, e->name, e->name_len);
-	}
-	if (r < 0) {
-		sb_buf_truncate(out, start);
+	/* Sized first, then written in place: a scan encodes every directory. */
+	size_t len = TREE_HDR_LEN;
+	for (size_t i = 0; i < t->n; i++)
+		len += ENTRY_FIXED + t->v[i].name_len;
+	int r = sb_buf_reserve(out, len);
+	if (r < 0)
 		return sb_error_errno(err, -r, "encoding a tree");
+	uint8_t *p = (uint8_t *)out->data + out->len;
+	memcpy(p, TREE_MAGIC, TREE_MAGIC_LEN);
+	put_le(p + TREE_MAGIC_LEN, t->n, 4);
+	p += TREE_HDR_LEN;
+	for (size_t i = 0; i < t->n; i++) {
+		const sb_tree_entry *e = &t->v[i];
+		p[0] = (uint8_t)e->type;
+		put_le(p + 1, e->mode, 4);
+		put_le(p + 5, e->size, 8);
+		put_le(p + 13, (uint64_t)e->mtime_ns, 8);
+		memcpy(p + 21, e->id.b, SB_ID_LEN);
+		put_le(p + 21 + SB_ID_LEN, e->name_len, 2);
+		memcpy(p + ENTRY_FIXED, e->name, e->name_len);
+		p += ENTRY_FIXED + e->name_len;
 	}
+	out->len += len;
+	out->data[out->len] = 0;
 	return 0;
 }
 

@@ -393,7 +393,7 @@ static int parse_rule(struct oci *o, const cJSON *rule, size_t idx)
 		if (cJSON_GetArraySize(args) > MAX_ARGS)
 			return oci_fail(o, EINVAL, path, "more than %d conditions", MAX_ARGS);
 		cJSON_ArrayForEach (a, args) {
-			uint64_t index, value, value2 = 0;
+			uint64_t index = 0, value = 0, value2 = 0;
 			enum scmp_compare op = SCMP_CMP_EQ;
 
 			snprintf(path, sizeof(path), "syscalls[%zu].args[%u]", idx, n_cmp);

@@ -564,3 +564,327 @@ TEST(statcache_corruption_means_empty)
 	ASSERT_EQ(access("index.lock", F_OK), -1);
 	sb_statcache_free(c);
 }
+
+#define NSEC_PER_S 1000000000LL
+
+/* A listing of names, as sb_dirnames_read would give it (sorted). */
+static void names_of(sb_dirnames *d, const char *const *v, size_t n)
+{
+	sb_buf b = SB_BUF_INIT;
+	size_t *off = calloc(n ? n : 1, sizeof(*off));
+	ASSERT_TRUE(off != NULL);
+	for (size_t i = 0; i < n; i++) {
+		off[i] = b.len;
+		ASSERT_OK(sb_buf_putc(&b, (char)DT_REG));
+		ASSERT_OK(sb_buf_append(&b, v[i], strlen(v[i]) + 1));
+	}
+	*d = (sb_dirnames){.data = b.data, .off = off, .n = n};
+}
+
+static sb_statcache_key dir_key(uint64_t n)
+{
+	sb_statcache_key k = key_of(n);
+	k.mode = 040755;
+	return k;
+}
+
+/* A directory's listing comes back only for exactly its key, and not when racy. */
+TEST(statcache_directory_listings)
+{
+	sb_error err = SB_ERROR_INIT;
+	const int64_t stamp = 2000000000000LL;
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	const char *root_names[] = {"a", "b.c", "sub"};
+	const char *sub_names[] = {"x", "\xff\n"};
+	sb_dirnames root, sub, none, got;
+	names_of(&root, root_names, 3);
+	names_of(&sub, sub_names, 2);
+	names_of(&none, NULL, 0);
+	sb_statcache_key kr = dir_key(1), ks = dir_key(2), ke = dir_key(3), racy = dir_key(4);
+	racy.ctime_ns = stamp;
+	ASSERT_OK(sb_statcache_record_dir(c, "", 0, &kr, &root, NULL));
+	ASSERT_OK(sb_statcache_record_dir(c, "sub", 3, &ks, &sub, NULL));
+	ASSERT_OK(sb_statcache_record_dir(c, "sub/empty", 9, &ke, &none, NULL));
+	ASSERT_OK(sb_statcache_record_dir(c, "racy", 4, &racy, &none, NULL));
+	sb_statcache_key kf = key_of(5);
+	sb_id id;
+	id_of(5, &id);
+	ASSERT_OK(sb_statcache_record(c, "a", 1, &kf, &id));
+	ASSERT_ERR(sb_statcache_record_dir(c, "a", 1, &kf, &none, NULL), -EINVAL);
+	ASSERT_ERR(sb_statcache_record(c, "sub", 3, &ks, &id), -EINVAL);
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), 5);
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "", 0, &kr, &got, NULL), 1);
+	ASSERT_EQ(got.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ASSERT_STREQ(sb_dirnames_name(&got, i), root_names[i]);
+		ASSERT_EQ(sb_dirnames_type(&got, i), DT_REG);
+	}
+	sb_dirnames_release(&got);
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "sub", 3, &ks, &got, NULL), 1);
+	ASSERT_EQ(got.n, 2);
+	ASSERT_STREQ(sb_dirnames_name(&got, 1), "\xff\n");
+	sb_dirnames_release(&got);
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "sub/empty", 9, &ke, &got, NULL), 1);
+	ASSERT_EQ(got.n, 0);
+	sb_dirnames_release(&got);
+	/* racy, another key, a file's record, an unknown path: list it */
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "racy", 4, &racy, &got, NULL), 0);
+	for (int f = 0; f < 6; f++) {
+		sb_statcache_key m = ks;
+		switch (f) {
+		case 0:
+			m.dev++;
+			break;
+		case 1:
+			m.ino++;
+			break;
+		case 2:
+			m.mode = 040700;
+			break;
+		case 3:
+			m.size++;
+			break;
+		case 4:
+			m.mtime_ns++;
+			break;
+		case 5:
+			m.ctime_ns++;
+			break;
+		}
+		ASSERT_EQ(sb_statcache_reuse_dir(c, "sub", 3, &m, &got, NULL), 0);
+	}
+	sb_statcache_key ka = kf;
+	ka.mode = 040755;
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "a", 1, &ka, &got, NULL), 0);
+	ASSERT_FALSE(sb_statcache_lookup(c, "sub", 3, &ks, &id));
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "nope", 4, &ks, &got, NULL), 0);
+
+	/* A tree id set for a directory comes back with its record. */
+	sb_statcache_dir d;
+	sb_id t1, t2;
+	id_of(100, &t1);
+	id_of(200, &t2);
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "sub", 3, &ks, &got, &d), 1);
+	sb_dirnames_release(&got);
+	ASSERT_FALSE(sb_statcache_dir_knows(c, &d, &t1)); /* none yet */
+	ASSERT_OK(sb_statcache_dir_set_tree(c, &d, &t1));
+	ASSERT_OK(sb_statcache_record_dir(c, "new", 3, &ke, &none, &d));
+	ASSERT_FALSE(sb_statcache_dir_knows(c, &d, &t2));
+	ASSERT_OK(sb_statcache_dir_set_tree(c, &d, &t2));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), 2);
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "sub", 3, &ks, &got, &d), 1);
+	ASSERT_EQ(got.n, 2);
+	sb_dirnames_release(&got);
+	ASSERT_TRUE(sb_statcache_dir_knows(c, &d, &t1));
+	ASSERT_FALSE(sb_statcache_dir_knows(c, &d, &t2));
+	ASSERT_EQ(sb_statcache_reuse_dir(c, "new", 3, &ke, &got, &d), 1);
+	sb_dirnames_release(&got);
+	ASSERT_TRUE(sb_statcache_dir_knows(c, &d, &t2));
+	sb_statcache_free(c);
+	sb_dirnames_release(&root);
+	sb_dirnames_release(&sub);
+	sb_dirnames_release(&none);
+}
+
+/* Records path "f<i>" for i in [from, to) with key_of(i + bump) and a stamp. */
+static void record_range(sb_statcache *c, uint64_t from, uint64_t to, uint64_t bump)
+{
+	for (uint64_t i = from; i < to; i++) {
+		char path[32];
+		int len = snprintf(path, sizeof(path), "f%05" PRIu64, i);
+		sb_statcache_key k = key_of(i + bump);
+		sb_id id;
+		id_of(i + bump, &id);
+		ASSERT_OK(sb_statcache_record(c, path, (size_t)len, &k, &id));
+	}
+}
+
+static bool has(sb_statcache *c, uint64_t i, uint64_t bump)
+{
+	char path[32];
+	int len = snprintf(path, sizeof(path), "f%05" PRIu64, i);
+	sb_statcache_key k = key_of(i + bump);
+	sb_id got, want;
+	id_of(i + bump, &want);
+	return sb_statcache_lookup(c, path, (size_t)len, &k, &got) && sb_id_eq(&got, &want);
+}
+
+/*
+ * A small change is saved as a delta beside the base, which stays as it is;
+ * a large one rewrites the base and drops the delta. Each record is judged
+ * by the stamp of the file it was written in.
+ */
+TEST(statcache_delta_saves)
+{
+	sb_error err = SB_ERROR_INIT;
+	const int64_t stamp = 2000000000000LL;
+	enum { N = 2000 };
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	record_range(c, 0, N, 0);
+	/* racy under the base's stamp */
+	sb_statcache_key late = key_of(N);
+	late.mtime_ns = stamp + 5;
+	sb_id id;
+	id_of(N, &id);
+	ASSERT_OK(sb_statcache_record(c, "late", 4, &late, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+	struct stat base0, st;
+	ASSERT_OK(stat("index", &base0));
+	ASSERT_EQ(access("index.delta", F_OK), -1);
+
+	/* f00000-f00009 changed, f00010-f00019 gone, "late" re-read later, the rest kept */
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp + NSEC_PER_S);
+	record_range(c, 0, 10, 1000000);
+	for (uint64_t i = 20; i < N; i++) {
+		char path[32];
+		int len = snprintf(path, sizeof(path), "f%05" PRIu64, i);
+		sb_statcache_key k = key_of(i);
+		sb_id got;
+		ASSERT_EQ(sb_statcache_reuse(c, path, (size_t)len, &k, &got), 1);
+	}
+	ASSERT_EQ(sb_statcache_reuse(c, "late", 4, &late, &id), 0); /* racy: not trusted */
+	ASSERT_OK(sb_statcache_record(c, "late", 4, &late, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_OK(stat("index", &st));
+	ASSERT_EQ(st.st_ino, base0.st_ino);
+	ASSERT_EQ(st.st_size, base0.st_size);
+	ASSERT_OK(stat("index.delta", &st));
+	ASSERT_TRUE(st.st_size < base0.st_size / 16);
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* as saved, then as loaded again */
+		ASSERT_EQ(sb_statcache_count(c), N - 10 + 1);
+		for (uint64_t i = 0; i < N; i++) {
+			ASSERT_EQ(has(c, i, 1000000), i < 10);
+			ASSERT_EQ(has(c, i, 0), i >= 20);
+		}
+		sb_id got;
+		/* by the delta's stamp */
+		ASSERT_TRUE(sb_statcache_lookup(c, "late", 4, &late, &got));
+		sb_statcache_free(c);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	}
+
+	/* The next delta is against the base again: f00000 back as it was, f00020 gone too. */
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp + 2 * NSEC_PER_S);
+	record_range(c, 0, 1, 0);
+	record_range(c, 1, 10, 1000000);
+	record_range(c, 21, N, 0);
+	ASSERT_OK(sb_statcache_record(c, "late", 4, &late, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_OK(stat("index", &st));
+	ASSERT_EQ(st.st_ino, base0.st_ino);
+	ASSERT_EQ(sb_test_sh("cp index.delta delta-of-base0"), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		ASSERT_EQ(sb_statcache_count(c), N - 11 + 1);
+		for (uint64_t i = 0; i < N; i++) {
+			ASSERT_EQ(has(c, i, 1000000), i >= 1 && i < 10);
+			ASSERT_EQ(has(c, i, 0), i == 0 || i >= 21);
+		}
+		sb_statcache_free(c);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	}
+
+	/* Half of it changed: the base is rewritten whole, the delta goes. */
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp + 3 * NSEC_PER_S);
+	record_range(c, 0, N / 2, 2000000);
+	record_range(c, N / 2, N, 0);
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	ASSERT_OK(stat("index", &st));
+	ASSERT_NE(st.st_ino, base0.st_ino);
+	ASSERT_EQ(access("index.delta", F_OK), -1);
+	for (int pass = 0; pass < 2; pass++) {
+		ASSERT_EQ(sb_statcache_count(c), N);
+		for (uint64_t i = 0; i < N; i++)
+			ASSERT_TRUE(has(c, i, i < N / 2 ? 2000000 : 0));
+		sb_statcache_free(c);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	}
+	sb_statcache_free(c);
+
+	/* A delta written against another base is not applied. */
+	ASSERT_EQ(sb_test_sh("cp delta-of-base0 index.delta"), 0);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), N);
+	ASSERT_TRUE(has(c, 0, 2000000));
+	ASSERT_TRUE(has(c, N - 1, 0));
+	sb_statcache_free(c);
+}
+
+/* A damaged delta is dropped whole; the base alone still loads. */
+TEST(statcache_damaged_delta_is_dropped)
+{
+	sb_error err = SB_ERROR_INIT;
+	const int64_t stamp = 2000000000000LL;
+	enum { N = 500 };
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	record_range(c, 0, N, 0);
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	record_range(c, 0, 1, 1000000);
+	record_range(c, 2, N, 0);
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_test_sh("cp index.delta good"), 0);
+	struct stat st;
+	ASSERT_OK(stat("good", &st));
+	for (off_t off = 0; off < st.st_size; off += 3) {
+		ASSERT_EQ(
+		    sb_test_sh("cp good index.delta && printf '\\377' | dd of=index.delta bs=1 "
+			       "seek=%lld conv=notrunc status=none && ! cmp -s good index.delta",
+			       (long long)off),
+		    0);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+		ASSERT_EQ(sb_statcache_count(c), N);
+		ASSERT_TRUE(has(c, 0, 0));
+		ASSERT_FALSE(has(c, 0, 1000000));
+		ASSERT_TRUE(has(c, 1, 0));
+		sb_statcache_free(c);
+	}
+	const char *damage[] = {
+	    "truncate -s 0 index.delta",
+	    "truncate -s -1 index.delta",
+	    "truncate -s +1 index.delta",
+	    "rm index.delta && ln -s good index.delta",
+	    "rm index.delta && mkfifo index.delta",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(damage); i++) {
+		ASSERT_EQ(sb_test_sh("rm -f index.delta && cp good index.delta && %s", damage[i]),
+			  0);
+		ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+		ASSERT_EQ(sb_statcache_count(c), N);
+		ASSERT_TRUE(has(c, 1, 0));
+		sb_statcache_free(c);
+	}
+	/* the sound one */
+	ASSERT_EQ(sb_test_sh("rm -f index.delta && cp good index.delta"), 0);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	ASSERT_EQ(sb_statcache_count(c), N - 1);
+	ASSERT_TRUE(has(c, 0, 1000000));
+	ASSERT_FALSE(has(c, 1, 0));
+	sb_statcache_free(c);
+}

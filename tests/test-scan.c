@@ -380,6 +380,123 @@ TEST(rescan_uses_the_stat_cache)
 	 */
 }
 
+/* The root a scan without any cache gives: the truth to compare with. */
+static void uncached_root(sb_store *s, sb_id *root)
+{
+	sb_scan_stats st;
+	scan_ok(s, "ws", NULL, root, &st);
+	ASSERT_EQ(st.cache_hits, 0);
+}
+
+/*
+ * A cached re-scan of ws that lists `listed` directories and agrees with an
+ * uncached one; *ret_puts (may be NULL): how many objects it handed the store.
+ */
+static void rescan_puts(sb_store *s, const sb_ignore *ign, uint64_t listed, sb_id *root,
+			uint64_t *ret_puts)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_statcache *c = load_cache();
+	sb_scan_stats st;
+	sb_store_stats before, after;
+	sb_store_get_stats(s, &before);
+	if (scan_dir(s, "ws", c, ign, 0, root, &st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "scan: %s", err.msg);
+	sb_store_get_stats(s, &after);
+	ASSERT_OK(sb_store_flush(s, &err)); /* before the cache that names its objects */
+	save_cache(c);
+	if (ret_puts)
+		*ret_puts = after.objects_written + after.objects_deduped - before.objects_written -
+			    before.objects_deduped;
+	if (st.dirs_listed != listed)
+		sb_test_fail(__FILE__, __LINE__, "listed %" PRIu64 " directories, not %" PRIu64,
+			     st.dirs_listed, listed);
+	sb_id truth;
+	sb_scan_stats tst;
+	if (scan_dir(s, "ws", NULL, ign, 0, &truth, &tst, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "scan: %s", err.msg);
+	ASSERT_TRUE(sb_id_eq(root, &truth));
+	ASSERT_EQ(st.files, tst.files);
+	ASSERT_EQ(st.skipped, tst.skipped);
+}
+
+static void rescan_lists(sb_store *s, const sb_ignore *ign, uint64_t listed, sb_id *root)
+{
+	rescan_puts(s, ign, listed, root, NULL);
+}
+
+/*
+ * An unchanged directory is not listed again; any change to its entries
+ * (its mtime put back or not), a replaced directory, a racy one, or other
+ * exclusions: the re-scan still sees exactly what is there.
+ */
+TEST(rescan_reuses_directory_listings)
+{
+	ASSERT_EQ(sb_test_sh("mkdir -p ws/d1 ws/d2/e && for i in 0 1 2 3; do echo a$i > ws/f$i; "
+			     "echo b$i > ws/d1/g$i; echo c$i > ws/d2/e/h$i; done && "
+			     "echo o > ws/x.o && ln -s f1 ws/link && mkfifo ws/d1/fifo"),
+		  0);
+	sleep_ms(50);
+	sb_store *s = open_store();
+	sb_error err = SB_ERROR_INIT;
+	sb_ignore *ign;
+	ASSERT_OK(sb_ignore_new(&ign));
+	ASSERT_OK(sb_ignore_add(ign, "*.o", &err));
+	sb_id r0, r1, r2;
+	uint64_t puts;
+	rescan_puts(s, NULL, 4, &r0, &puts); /* the root, d1, d2, d2/e */
+	ASSERT_EQ(puts, 4 + 1 + 13);	     /* 4 trees, the link's target, 13 files */
+	rescan_puts(s, NULL, 0, &r1, &puts);
+	ASSERT_TRUE(sb_id_eq(&r0, &r1));
+	ASSERT_EQ(puts, 1); /* the link's target; the trees are known to be stored */
+
+	/* a new name, in the deepest directory: that one is listed */
+	ASSERT_EQ(sb_test_sh("echo new > ws/d2/e/new"), 0);
+	sleep_ms(50);
+	rescan_puts(s, NULL, 1, &r1, &puts);
+	ASSERT_FALSE(sb_id_eq(&r0, &r1));
+	ASSERT_EQ(puts, 1 + 1 + 3); /* the link, the file, d2/e, d2, the root */
+	rescan_lists(s, NULL, 0, &r2);
+	ASSERT_TRUE(sb_id_eq(&r1, &r2));
+
+	/* renamed within d1, d1's mtime put back: its ctime still tells */
+	ASSERT_EQ(sb_test_sh("touch -r ws/d1 ref && mv ws/d1/g1 ws/d1/g1b && touch -r ref ws/d1 "
+			     "&& rm ref"),
+		  0);
+	sleep_ms(50);
+	rescan_lists(s, NULL, 1, &r1);
+	sb_tree_entry e;
+	ASSERT_OK(sb_tree_lookup(s, &r1, "d1/g1b", 6, &e, &err));
+	sb_tree_entry_release(&e);
+	ASSERT_ERR(sb_tree_lookup(s, &r1, "d1/g1", 5, &e, &err), -ENOENT);
+
+	/* removed; a directory replaced by another of the same name */
+	ASSERT_EQ(sb_test_sh("rm ws/d1/g2 && rm -r ws/d2/e && mkdir ws/d2/e && echo z > ws/d2/e/z"),
+		  0);
+	sleep_ms(50);
+	rescan_lists(s, NULL, 3, &r1); /* d1, d2, the new d2/e */
+	rescan_lists(s, NULL, 0, &r2);
+	ASSERT_TRUE(sb_id_eq(&r1, &r2));
+
+	/* other exclusions: the names excluded before were listed too */
+	rescan_lists(s, ign, 0, &r1);
+	ASSERT_ERR(sb_tree_lookup(s, &r1, "x.o", 3, &e, &err), -ENOENT);
+	rescan_lists(s, NULL, 0, &r2);
+	ASSERT_OK(sb_tree_lookup(s, &r2, "x.o", 3, &e, &err));
+	sb_tree_entry_release(&e);
+
+	/* racily clean: a directory mtime not older than the stamp is listed every time */
+	ASSERT_EQ(sb_test_sh("touch -d '2099-01-01 00:00:00.5' ws/d2"), 0);
+	sleep_ms(50);
+	rescan_lists(s, NULL, 1, &r1);
+	rescan_lists(s, NULL, 1, &r2);
+	ASSERT_TRUE(sb_id_eq(&r1, &r2));
+	uncached_root(s, &r2);
+	ASSERT_TRUE(sb_id_eq(&r1, &r2));
+	sb_ignore_free(ign);
+	sb_store_free(s);
+}
+
 TEST(exclusions)
 {
 	sb_error err = SB_ERROR_INIT;

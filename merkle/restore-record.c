@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a restore's check re-hashed, and its entry into the stat cache
+ * afterwards (restore.h: sb_restore_record). The check runs right after the
+ * writes, while the coarse clock stamps come from may still be at or before
+ * the files' timestamps: its own stats cannot make records (statcache.h:
+ * racily clean). Reading each file once more after the stamp costs less
+ * than sleeping until the clock has passed the writes before the check,
+ * which the check's own duration now mostly covers.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "content.h"
+#include "fileio.h"
+#include "restore-internal.h"
+#include "safefs.h"
+
+typedef struct rehash {
+	size_t off, len; /* of its path in paths */
+	uint64_t ino;
+	sb_id id;
+} rehash;
+
+struct sb_restore_rehashed {
+	sb_buf paths;
+	rehash *v;
+	size_t n, cap;
+};
+
+int sb_restore__rehashed_new(sb_restore_rehashed **ret)
+{
+	*ret = calloc(1, sizeof(**ret));
+	return *ret ? 0 : -ENOMEM;
+}
+
+void sb_restore_rehashed_free(sb_restore_rehashed *r)
+{
+	if (!r)
+		return;
+	sb_buf_release(&r->paths);
+	free(r->v);
+	free(r);
+}
+
+int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t len,
+			     const struct stat *st, const sb_id *id)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		rehash *v = reallocarray(r->v, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	size_t off = r->paths.len;
+	int e = sb_buf_append(&r->paths, path, len);
+	if (e >= 0)
+		e = sb_buf_putc(&r->paths, '\0');
+	if (e < 0)
+		return e;
+	r->v[r->n++] = (rehash){.off = off, .len = len, .ino = (uint64_t)st->st_ino, .id = *id};
+	return 0;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       sb_ns_from_timespec(&a->st_mtim) == sb_ns_from_timespec(&b->st_mtim) &&
+	       sb_ns_from_timespec(&a->st_ctim) == sb_ns_from_timespec(&b->st_ctim);
+}
+
+/*
+ * Reads path again, as the scanner would; 1 when recorded, 0 when not (gone,
+ * replaced, changing, other content: the next scan hashes it), -ENOMEM.
+ */
+static int record_one(int root_fd, const char *path, const rehash *x, sb_statcache *cache)
+{
+	sb_error e = SB_ERROR_INIT;
+	_cleanup_close_ int fd =
+	    sb_open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK | O_NOATIME, 0, &e);
+	if (fd == -EPERM)
+		fd = sb_open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK, 0, &e);
+	struct stat before, after;
+	if (fd < 0 || fstat(fd, &before) < 0 || !S_ISREG(before.st_mode) ||
+	    (uint64_t)before.st_ino != x->ino)
+		return 0;
+	sb_id id;
+	uint64_t n = 0;
+	if (sb_content_hash_fd(fd, &id, &n, &e) < 0 || fstat(fd, &after) < 0)
+		return 0;
+	/* Other content than the check's may not be in the store: never name it. */
+	if (n != (uint64_t)before.st_size || !same_stat(&before, &after) || !sb_id_eq(&id, &x->id))
+		return 0;
+	sb_statcache_key key;
+	sb_statcache_key_from_stat(&before, &key);
+	int r = sb_statcache_record(cache, path, x->len, &key, &id);
+	return r < 0 ? r : 1;
+}
+
+int sb_restore_record(int root_fd, const sb_restore_rehashed *rehashed, sb_statcache *cache)
+{
+	int n = 0;
+	for (size_t i = 0; rehashed && i < rehashed->n; i++) {
+		const rehash *x = &rehashed->v[i];
+		int r = record_one(root_fd, rehashed->paths.data + x->off, x, cache);
+		if (r == -ENOMEM)
+			return r;
+		n += r > 0;
+	}
+	return n;
+}
