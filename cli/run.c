@@ -242,6 +242,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sess.started_ns = now_ns();
 	sess.pid = getpid();
 	sess.isolation = layers;
+	sess.upper_userxattr = sb_sandbox_uses_userns(&cfg);
 	if (sb_session_write(w, &sess, &err) < 0)
 		return drop_session(cli, w, &sb, &err);
 
@@ -277,7 +278,6 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	 * baseline. The changes stay staged in the upper; the first diff or
 	 * apply stores them (session.h), so a discarded run never pays for it.
 	 */
-	sess.upper_userxattr = sb_sandbox_uses_userns(&cfg);
 	sb_upper_flags uf = SB_UPPER_PLAIN_FILES;
 	if (sess.upper_userxattr)
 		uf |= SB_UPPER_USERXATTR;

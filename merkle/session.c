@@ -46,17 +46,23 @@ bool sb_session_same_boot(const sb_session *s)
 	return now[0] && strcmp(now, s->boot_id) == 0;
 }
 
+/* The directory name beneath dir_fd (never a symlink); -ENOENT without a message. */
+static int open_dir(sb_workspace *w, int dir_fd, const char *name, const char *shown, sb_error *err)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT
+				       : sb_error_errno(err, errno, "open '%s/%s'",
+							sb_workspace_area_path(w), shown);
+	return fd;
+}
+
 static int session_dir(sb_workspace *w, bool create, sb_error *err)
 {
 	int dfd = sb_workspace_dir_fd(w);
 	if (create && mkdirat(dfd, "session", 0700) < 0 && errno != EEXIST)
 		return sb_error_errno(err, errno, "create '%s/session'", sb_workspace_area_path(w));
-	int fd = openat(dfd, "session", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ENOENT
-				       : sb_error_errno(err, errno, "open '%s/session'",
-							sb_workspace_area_path(w));
-	return fd;
+	return open_dir(w, dfd, "session", "session", err);
 }
 
 int sb_session_read(sb_workspace *w, sb_session *ret, sb_error *err)
@@ -211,12 +217,7 @@ int sb_session_upper_fd(sb_workspace *w, sb_error *err)
 	_cleanup_close_ int fd = session_dir(w, false, err);
 	if (fd < 0)
 		return fd;
-	int up = openat(fd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (up < 0)
-		return errno == ENOENT ? -ENOENT
-				       : sb_error_errno(err, errno, "open '%s/session/upper'",
-							sb_workspace_area_path(w));
-	return up;
+	return open_dir(w, fd, "upper", "session/upper", err);
 }
 
 int sb_session_drop_layers(sb_workspace *w, sb_error *err)

@@ -242,17 +242,10 @@ static void parse_delta(gen *g)
  */
 static int map_file(int dir_fd, const char *name, block *ret, sb_error *err)
 {
-	/* O_NONBLOCK: a fifo planted under the name must not hang us. */
-	_cleanup_close_ int fd = sb_open_beneath(dir_fd, name, O_RDONLY | O_NONBLOCK, 0, err);
+	struct stat st;
+	_cleanup_close_ int fd = sb_open_file_at(dir_fd, name, SB_STATCACHE_FILE_MAX, &st, err);
 	if (fd < 0)
 		return fd;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return sb_error_errno(err, errno, "stat '%s'", name);
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if ((uint64_t)st.st_size > SB_STATCACHE_FILE_MAX)
-		return -EFBIG;
 	*ret = (block){0};
 	if (st.st_size == 0)
 		return 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <dirent.h>
@@ -72,20 +73,28 @@ int sb_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
-int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, size_t *ret_len,
-		    sb_error *err)
+int sb_open_file_at(int dir_fd, const char *name, uint64_t max, struct stat *ret_st, sb_error *err)
 {
-	/* O_NONBLOCK: a fifo planted under a config name must not hang us. */
+	/* O_NONBLOCK: a fifo planted under the name must not hang us. */
 	_cleanup_close_ int fd = sb_open_beneath(dir_fd, name, O_RDONLY | O_NONBLOCK, 0, err);
 	if (fd < 0)
 		return fd;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, ret_st) < 0)
 		return sb_error_errno(err, errno, "stat '%s'", name);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(ret_st->st_mode))
 		return sb_error_set(err, EINVAL, "'%s' is not a regular file", name);
-	if ((uint64_t)st.st_size > max)
-		return sb_error_set(err, EFBIG, "'%s' is larger than %zu bytes", name, max);
+	if ((uint64_t)ret_st->st_size > max)
+		return sb_error_set(err, EFBIG, "'%s' is larger than %" PRIu64 " bytes", name, max);
+	return TAKE_FD(fd);
+}
+
+int sb_read_file_at(int dir_fd, const char *name, size_t max, char **ret_data, size_t *ret_len,
+		    sb_error *err)
+{
+	struct stat st;
+	_cleanup_close_ int fd = sb_open_file_at(dir_fd, name, max, &st, err);
+	if (fd < 0)
+		return fd;
 	size_t cap = (size_t)st.st_size + 1;
 	_cleanup_free_ char *data = malloc(cap);
 	if (!data)

@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include "error.h"
@@ -29,6 +31,14 @@ ssize_t sb_read_full(int fd, void *buf, size_t len);
 int sb_write_full(int fd, const void *buf, size_t len);
 ssize_t sb_pread_full(int fd, void *buf, size_t len, off_t off);
 int sb_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/*
+ * Opens a file beneath dir_fd for reading (no symlinks followed: -ELOOP) and
+ * fstat's it into *ret_st. Anything but a regular file is -EINVAL (a fifo is
+ * opened non-blocking, never waited on); a file larger than max is -EFBIG.
+ * Returns the fd.
+ */
+int sb_open_file_at(int dir_fd, const char *name, uint64_t max, struct stat *ret_st, sb_error *err);
 
 /*
  * Reads a whole file beneath dir_fd (no symlinks followed: -ELOOP) into a

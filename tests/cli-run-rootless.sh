@@ -38,6 +38,7 @@ cp -a "$ws" "$T/expect"
 rexpect 0 "rootless run of the edit script" -C "$ws" run -- sh -c "$script; id -u; id -g"
 check "the command's uid inside is the caller's ($uid), not root" bash -c "head -1 '$T/.out' | grep -qx '$uid'"
 check "the workspace is unchanged" cmp -s <(listing "$ws") "$T/orig"
+check "the session says the upper carries user.overlay.* xattrs" bash -c "grep -q '\"upper_xattr\":[[:space:]]*\"user\"' '$SNAPBOX_STORE'/workspaces/*/session/session.json"
 rexpect 0 "rootless diff" -C "$ws" diff --name-status
 check "diff lists the six changes" test "$(wc -l <"$T/.out")" = 6
 rexpect 0 "rootless apply" -C "$ws" apply

@@ -163,6 +163,13 @@ expect_status 0 "a run that edits a file in place, same size" sb -C "$ws" --json
 tr a-z A-Z <"$ws/a" >"$T/a.upper"
 check "the preview reports both: the same-size edit read, the new file not" test "$(jq_ '" ".join("%s:%s:%s" % (c["status"], c["path"], c["new"]["id"]) for c in d["changes"]), d["staged"]' <"$T/.out" | tr '\n' ' ')" = "M:a:$(blob_id "$T/a.upper") A:zz:None True "
 check "the changes wait in the session's upper" bash -c "compgen -G '$SNAPBOX_STORE/workspaces/*/session/upper/zz' >/dev/null"
+flock "$(echo "$SNAPBOX_STORE"/workspaces/*)/lock" sleep 3 &
+holder=$!
+sleep 0.5
+expect_status 1 "diff while another command holds the lock" sb -C "$ws" diff
+check "says the workspace is busy" last_err_has "workspace is busy"
+check "and stages nothing: the upper stays" bash -c "compgen -G '$SNAPBOX_STORE/workspaces/*/session/upper/zz' >/dev/null"
+wait $holder
 expect_status 0 "diff stores them" sb -C "$ws" --json diff
 check "diff knows every id" test "$(jq_ '[c["new"]["id"] is None for c in d["changes"]]' <"$T/.out")" = "[False, False]"
 check "and the upper is gone" bash -c "! compgen -G '$SNAPBOX_STORE/workspaces/*/session/upper' >/dev/null"

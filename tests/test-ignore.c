@@ -257,6 +257,33 @@ static void id_of(uint64_t n, sb_id *id)
 	sb_sha256_buf(&n, sizeof(n), id);
 }
 
+/* k with field f (0-5: dev, ino, mode, size, mtime, ctime) changed; mode becomes other_mode. */
+static sb_statcache_key key_but(const sb_statcache_key *k, int f, uint32_t other_mode)
+{
+	sb_statcache_key m = *k;
+	switch (f) {
+	case 0:
+		m.dev++;
+		break;
+	case 1:
+		m.ino++;
+		break;
+	case 2:
+		m.mode = other_mode;
+		break;
+	case 3:
+		m.size++;
+		break;
+	case 4:
+		m.mtime_ns++;
+		break;
+	default:
+		m.ctime_ns++;
+		break;
+	}
+	return m;
+}
+
 TEST(statcache_save_load_lookup)
 {
 	sb_error err = SB_ERROR_INIT;
@@ -300,27 +327,7 @@ TEST(statcache_save_load_lookup)
 	sb_statcache_key k = key_of(5);
 	int len = snprintf(path, sizeof(path), "d%03u/\xff\nf%07u", 5u, 5u);
 	for (int f = 0; f < 6; f++) {
-		sb_statcache_key m = k;
-		switch (f) {
-		case 0:
-			m.dev++;
-			break;
-		case 1:
-			m.ino++;
-			break;
-		case 2:
-			m.mode = 0100755;
-			break;
-		case 3:
-			m.size++;
-			break;
-		case 4:
-			m.mtime_ns++;
-			break;
-		case 5:
-			m.ctime_ns++;
-			break;
-		}
+		sb_statcache_key m = key_but(&k, f, 0100755);
 		ASSERT_FALSE(sb_statcache_lookup(c, path, (size_t)len, &m, &got));
 	}
 	ASSERT_TRUE(sb_statcache_lookup(c, path, (size_t)len, &k, &got));
@@ -637,27 +644,7 @@ TEST(statcache_directory_listings)
 	/* racy, another key, a file's record, an unknown path: list it */
 	ASSERT_EQ(sb_statcache_reuse_dir(c, "racy", 4, &racy, &got, NULL), 0);
 	for (int f = 0; f < 6; f++) {
-		sb_statcache_key m = ks;
-		switch (f) {
-		case 0:
-			m.dev++;
-			break;
-		case 1:
-			m.ino++;
-			break;
-		case 2:
-			m.mode = 040700;
-			break;
-		case 3:
-			m.size++;
-			break;
-		case 4:
-			m.mtime_ns++;
-			break;
-		case 5:
-			m.ctime_ns++;
-			break;
-		}
+		sb_statcache_key m = key_but(&ks, f, 040700);
 		ASSERT_EQ(sb_statcache_reuse_dir(c, "sub", 3, &m, &got, NULL), 0);
 	}
 	sb_statcache_key ka = kf;
@@ -711,6 +698,17 @@ static void record_range(sb_statcache *c, uint64_t from, uint64_t to, uint64_t b
 	}
 }
 
+/* A new cache stamped stamp, holding the records of record_range(0, n, 0). */
+static sb_statcache *cache_of(int64_t stamp, uint64_t n)
+{
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	record_range(c, 0, n, 0);
+	return c;
+}
+
 static bool has(sb_statcache *c, uint64_t i, uint64_t bump)
 {
 	char path[32];
@@ -731,11 +729,7 @@ TEST(statcache_delta_saves)
 	sb_error err = SB_ERROR_INIT;
 	const int64_t stamp = 2000000000000LL;
 	enum { N = 2000 };
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, stamp);
-	record_range(c, 0, N, 0);
+	sb_statcache *c = cache_of(stamp, N);
 	/* racy under the base's stamp */
 	sb_statcache_key late = key_of(N);
 	late.mtime_ns = stamp + 5;
@@ -837,11 +831,7 @@ TEST(statcache_damaged_delta_is_dropped)
 	sb_error err = SB_ERROR_INIT;
 	const int64_t stamp = 2000000000000LL;
 	enum { N = 500 };
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, stamp);
-	record_range(c, 0, N, 0);
+	sb_statcache *c = cache_of(stamp, N);
 	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
 	sb_statcache_begin(c);
 	sb_statcache_set_stamp(c, stamp);
