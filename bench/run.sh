@@ -357,6 +357,13 @@ if want restore; then
 fi
 
 # --- issue 4: run -----------------------------------------------------------
+# CMD in a private mount namespace with the tree behind a fresh kernel overlay,
+# with the options snapbox uses (overlay/kernel.c). Root only.
+bare_overlay() {
+	rm -rf "$WORK/ovl" && mkdir -p "$WORK/ovl/upper" "$WORK/ovl/work" &&
+		unshare -m --propagation private sh -c 'mount -t overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work,redirect_dir=off,metacopy=off,index=off,volatile" none "$1" && shift 2 && exec "$@"' \
+			sh "$TREE" "$WORK/ovl" "$@"
+}
 RUN() { SNAPBOX_STORE=$STORE "$SNAPBOX" -C "$1" -v run "${@:2}"; }
 MARK_SCAN=(--mark 'scan=baseline: snapshot')
 if want run; then
@@ -394,6 +401,17 @@ if want run; then
 		warm
 		phases s4.cat_out -- bash "$SCRIPTS/cat.sh" "$TREE"
 	done
+	# The floor: the same reads through a bare kernel overlay mounted as
+	# snapbox mounts it (no sandbox, no Landlock, no seccomp), so the report
+	# can tell the overlay's own cost from what snapbox adds.
+	if [ "$(id -u)" = 0 ] && has unshare; then
+		for ((r = 1; r <= REPS; r++)); do
+			warm
+			phases s4.cat_ovl -- bare_overlay bash "$SCRIPTS/cat.sh" "$TREE"
+		done
+	else
+		skip "bare kernel overlay" "needs root and unshare (util-linux)"
+	fi
 	if has fuse-overlayfs && [ -c /dev/fuse ]; then
 		FUSE_MNT=$WORK/fo/mnt
 		mkdir -p "$WORK/fo/upper" "$WORK/fo/work" "$FUSE_MNT"
@@ -420,6 +438,10 @@ if want run; then
 			bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
 		settle
 		phases s4.gitst_out -- bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
+		if [ "$(id -u)" = 0 ] && has unshare; then
+			settle
+			phases s4.gitst_ovl -- bare_overlay bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
+		fi
 	done
 
 	note "I/O inside snapbox run vs outside: write 10k small files; change-list time"

@@ -477,6 +477,11 @@ static int make_room(walker *w)
 	return 0;
 }
 
+/*
+ * A regular file: reused from the stat cache, or queued for a hasher. st is
+ * NULL when the file was not stat'ed (see unstat_ok): the hasher's fstat
+ * fills in its attributes.
+ */
 static int visit_file(walker *w, frame *f, const char *name, const struct stat *st)
 {
 	dnode *d = f->d;
@@ -484,12 +489,16 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 	if (!e)
 		return -ENOMEM;
 	e->type = SB_FT_REG;
-	e->mode = (uint32_t)st->st_mode & 07777;
-	e->size = (uint64_t)st->st_size;
-	e->mtime_ns = sb_scan__ts_ns(&st->st_mtim);
 	w->stats.files++;
-	w->stats.bytes += (uint64_t)st->st_size;
-	if (w->sc->o->cache) {
+	off_t walk_size = 0;
+	if (st) {
+		e->mode = (uint32_t)st->st_mode & 07777;
+		e->size = (uint64_t)st->st_size;
+		e->mtime_ns = sb_scan__ts_ns(&st->st_mtim);
+		walk_size = st->st_size;
+		w->stats.bytes += (uint64_t)walk_size;
+	}
+	if (st && w->sc->o->cache) {
 		sb_statcache_key key;
 		sb_statcache_key_from_stat(st, &key);
 		int r =
@@ -516,7 +525,7 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 	memcpy(j->path, w->path.data, w->path.len + 1);
 	j->path_len = w->path.len;
 	j->name_off = w->path.len - strlen(name);
-	j->walk_size = st->st_size;
+	j->walk_size = walk_size;
 	j->d = d;
 	j->idx = idx;
 	j->ref = f->ref;
@@ -696,6 +705,20 @@ static int stat_entry(walker *w, frame *f, const char *name, unsigned char d_typ
 	return fstatat(f->ref->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/*
+ * Whether an entry can go to a hasher without a stat by name: a regular file
+ * (d_type says so) that no stat cache record could match, as on a first
+ * snapshot. The hasher's open and fstat then stand in for the stat (one
+ * system call fewer per file); should the entry have become something else
+ * meanwhile, the hasher's fstat tells, as it does for any file replaced
+ * between the walk and the read.
+ */
+static bool unstat_ok(const walker *w, unsigned char d_type)
+{
+	const sb_statcache *cache = w->sc->o->cache;
+	return d_type == DT_REG && (!cache || sb_statcache_count(cache) == 0);
+}
+
 static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 {
 	sb_buf_truncate(&w->path, f->path_len);
@@ -711,6 +734,13 @@ static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 		warn(w, w->path.data, "name longer than 255 bytes: skipped");
 		w->stats.skipped++;
 		return 0;
+	}
+	if (unstat_ok(w, d_type)) {
+		if (sb_ignore_match(w->sc->o->ignore, w->path.data, w->path.len, false)) {
+			w->stats.skipped++;
+			return 0;
+		}
+		return visit_file(w, f, name, NULL);
 	}
 	struct stat st;
 	int pfd;

@@ -13,8 +13,13 @@
 
 /* Scratch buffers above this go back to malloc instead of staying in the pool. */
 #define SB_ZCTX_KEEP_MAX (8u << 20)
-/* Below this, zstd's frame overhead eats any gain: store raw. */
-#define SB_COMPRESS_MIN 64
+/*
+ * Below this, store raw: zstd spends ~4 us building entropy tables for even a
+ * 100-byte input and saves ~20% of a 500-byte one. Files this small are ~40%
+ * of a source tree's files but ~1% of its bytes (bench tree: 110 ms less CPU
+ * for 1.7 MB more), and reading them back needs no decompression.
+ */
+#define SB_COMPRESS_MIN 512
 
 int sb_store__hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id)
 {

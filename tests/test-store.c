@@ -544,6 +544,40 @@ TEST(flipped_byte_in_raw_record)
 	flip_every_byte(rnd, sizeof(rnd));
 }
 
+/*
+ * Objects under 512 bytes are stored raw (zstd's fixed cost outweighs its
+ * gain there), larger compressible ones compressed: the bytes appended say.
+ */
+TEST(small_objects_stored_raw)
+{
+	char text[4096];
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "const value = 1;\n"[i % 17];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_store_stats st;
+	uint64_t before = 0;
+	static const size_t lens[] = {100, 511, 512, 4096};
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		sb_id id;
+		text[0] = (char)('a' + k); /* a new object each time */
+		ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, lens[k], &id, NULL));
+		sb_store_get_stats(s, &st);
+		uint64_t stored = st.bytes_written - before - SB_REC_HEADER_LEN;
+		before = st.bytes_written;
+		if (lens[k] < 512)
+			ASSERT_EQ(stored, lens[k]);
+		else
+			ASSERT_TRUE(stored < lens[k] / 4);
+		void *data;
+		size_t got;
+		ASSERT_OK(sb_store_get(s, &id, 0, NULL, &data, &got, NULL));
+		ASSERT_EQ(got, lens[k]);
+		ASSERT_MEMEQ(data, text, lens[k]);
+		free(data);
+	}
+	sb_store_free(s);
+}
+
 TEST(flipped_byte_named_by_verify_among_many)
 {
 	enum { N = 200 };
