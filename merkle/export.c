@@ -50,50 +50,145 @@ static void tmp_name(char *buf, size_t size)
 	snprintf(buf, size, ".sb-tmp-%ld-%u", (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
 }
 
+sb_export_expect sb_export_expect_entry(const sb_tree_entry *e)
+{
+	if (!e)
+		return (sb_export_expect){.present = false};
+	return (sb_export_expect){
+	    .present = true, .type = e->type, .size = e->size, .mtime_ns = e->mtime_ns};
+}
+
+/* Whether st (an lstat) is the entry x describes. */
+static bool as_expected(const struct stat *st, const sb_export_expect *x)
+{
+	sb_ftype t = S_ISREG(st->st_mode)    ? SB_FT_REG
+		     : S_ISLNK(st->st_mode)  ? SB_FT_SYMLINK
+		     : S_ISFIFO(st->st_mode) ? SB_FT_FIFO
+					     : SB_FT_NONE;
+	if (!x->present || t == SB_FT_NONE || t != x->type ||
+	    sb_ns_from_timespec(&st->st_mtim) != x->mtime_ns)
+		return false;
+	return t == SB_FT_FIFO || (uint64_t)st->st_size == x->size;
+}
+
+/* verb: what was not done to it ("overwritten", "removed"). */
+static int changed_since_scan(const char *tmp, bool kept_aside, const char *verb, sb_error *err)
+{
+	if (kept_aside)
+		return sb_error_set(err, ESTALE,
+				    "is not what the scan recorded (created or changed since), and "
+				    "could not be given its name back: it is now at '%s' beside it",
+				    tmp);
+	return sb_error_set(err, ESTALE,
+			    "is not what the scan recorded (created or changed since): left as it "
+			    "is, not %s; run the command again to take it into account",
+			    verb);
+}
+
 /*
- * Swaps the finished temp with what holds the name, then removes that under
- * the temp name. The name holds a whole entry, old or new, at every moment,
- * as with a rename over it; but ext4 starts writing the new file's data out
- * on a rename that replaces a file (auto_da_alloc), inside the rename, which
- * made that rename the dearest step of a restore and kept writers in one
- * directory from overlapping. Replacing a directory is not ours to do
- * (-EISDIR, as rename says): one found there is never swapped out, and one
- * that appears between that look and the swap is swapped back at once, so a
- * directory of the user's never waits under a temp name.
+ * Swaps the finished temp with what holds the name, checks what came out
+ * (x, may be NULL), then removes that under the temp name. The name holds a
+ * whole entry, old or new, at every moment, as with a rename over it; but
+ * ext4 starts writing the new file's data out on a rename that replaces a
+ * file (auto_da_alloc), inside the rename, which made that rename the
+ * dearest step of a restore and kept writers in one directory from
+ * overlapping. Replacing a directory is not ours to do (-EISDIR, as rename
+ * says): one found there is never swapped out, and one that appears between
+ * that look and the swap is swapped back at once, so a directory of the
+ * user's never waits under a temp name. On failure the temp name holds our
+ * entry, for the caller to remove, unless *kept_aside says the user's entry
+ * is stuck there.
  */
-static int exchange(int dir_fd, const char *tmp, const sb_tree_entry *e)
+static int exchange(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_export_expect *x,
+		    bool *kept_aside)
 {
 	struct stat st;
 	if (fstatat(dir_fd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 		return -EISDIR;
 	if (renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_EXCHANGE) < 0)
 		return -errno;
-	if (unlinkat(dir_fd, tmp, 0) == 0 || errno == ENOENT)
-		return 0;
-	int r = -errno;
-	if (r == -EISDIR)
-		(void)renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_EXCHANGE);
+	int r = 0;
+	if (fstatat(dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = errno == ENOENT ? 0 : -errno; /* gone meanwhile: nothing left to lose */
+	else if (S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	else if (x && !as_expected(&st, x))
+		r = -ESTALE;
+	else if (unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (r < 0 && renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_EXCHANGE) < 0)
+		*kept_aside = true;
 	return r;
 }
 
-/* Moves the finished temp into place; removes it on failure. */
-static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, sb_export_flags flags)
+/*
+ * Moves the finished temp into place (see sb_export_expect); removes it on
+ * failure, unless the user's entry is what the temp name holds then.
+ */
+static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_export_expect *x,
+		 sb_export_flags flags, sb_error *err)
 {
 	int r;
-	if (flags & SB_EXPORT_REPLACE) {
-		r = exchange(dir_fd, tmp, e);
+	bool kept_aside = false;
+	if (!(flags & SB_EXPORT_REPLACE) || (x && !x->present)) {
+		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE) < 0 ? -errno : 0;
+		if (r == -EINVAL && x &&
+		    faccessat(dir_fd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT) /* no RENAME_NOREPLACE here */
+			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
+		if (r == -EEXIST && x)
+			r = -ESTALE;
+	} else {
+		r = exchange(dir_fd, tmp, e, x, &kept_aside);
 		if (r == -ENOENT || r == -EINVAL || r == -ENOSYS) /* nothing there; no support */
 			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
-	} else {
-		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE) < 0 ? -errno : 0;
 	}
-	if (r < 0)
+	if (r < 0 && !kept_aside)
 		(void)unlinkat(dir_fd, tmp, 0);
-	return r;
+	if (r == -ESTALE || kept_aside)
+		return changed_since_scan(tmp, kept_aside, "overwritten", err);
+	return r < 0 ? sb_error_errno(err, -r, "rename into place") : 0;
 }
 
-static int export_file(sb_store *s, int dir_fd, const sb_tree_entry *e, sb_export_flags flags,
-		       char *tmp, size_t tmp_size, sb_error *err)
+int sb_export_remove(int dir_fd, const char *name, const sb_export_expect *expect, sb_error *err)
+{
+	struct stat st;
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ENOENT : sb_error_errno(err, errno, "stat");
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!as_expected(&st, expect))
+		return changed_since_scan(NULL, false, "removed", err);
+	char tmp[64];
+	int r;
+	do {
+		tmp_name(tmp, sizeof(tmp));
+		r = renameat2(dir_fd, name, dir_fd, tmp, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	} while (r == -EEXIST);
+	if (r == -EINVAL) /* no RENAME_NOREPLACE here: the stat above is all the check */
+		r = unlinkat(dir_fd, name, 0) < 0 ? -errno : 1;
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0)
+		return sb_error_errno(err, -r, "remove");
+	if (r == 1)
+		return 0;
+	/* Under the temp name it is ours alone: what is checked is what goes. */
+	int sr = fstatat(dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (sr == -ENOENT)
+		return 0;
+	if (sr == 0 && !S_ISDIR(st.st_mode) && as_expected(&st, expect))
+		return unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT
+			   ? sb_error_errno(err, errno, "remove")
+			   : 0;
+	bool kept_aside = renameat2(dir_fd, tmp, dir_fd, name, RENAME_NOREPLACE) < 0;
+	if (!kept_aside && sr == 0 && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	return changed_since_scan(tmp, kept_aside, "removed", err);
+}
+
+static int export_file(sb_store *s, int dir_fd, const sb_tree_entry *e, const sb_export_expect *x,
+		       sb_export_flags flags, char *tmp, size_t tmp_size, sb_error *err)
 {
 	int fd;
 	for (;;) {
@@ -118,12 +213,12 @@ static int export_file(sb_store *s, int dir_fd, const sb_tree_entry *e, sb_expor
 		(void)unlinkat(dir_fd, tmp, 0);
 		return r;
 	}
-	r = place(dir_fd, tmp, e, flags);
-	return r < 0 ? sb_error_errno(err, -r, "rename into place") : 0;
+	return place(dir_fd, tmp, e, x, flags, err);
 }
 
-static int export_symlink(sb_store *s, int dir_fd, const sb_tree_entry *e, sb_export_flags flags,
-			  char *tmp, size_t tmp_size, sb_error *err)
+static int export_symlink(sb_store *s, int dir_fd, const sb_tree_entry *e,
+			  const sb_export_expect *x, sb_export_flags flags, char *tmp,
+			  size_t tmp_size, sb_error *err)
 {
 	_cleanup_free_ char *target = NULL;
 	size_t len = 0;
@@ -155,12 +250,11 @@ static int export_symlink(sb_store *s, int dir_fd, const sb_tree_entry *e, sb_ex
 		(void)unlinkat(dir_fd, tmp, 0);
 		return r;
 	}
-	r = place(dir_fd, tmp, e, flags);
-	return r < 0 ? sb_error_errno(err, -r, "rename into place") : 0;
+	return place(dir_fd, tmp, e, x, flags, err);
 }
 
-static int export_fifo(int dir_fd, const sb_tree_entry *e, sb_export_flags flags, char *tmp,
-		       size_t tmp_size, sb_error *err)
+static int export_fifo(int dir_fd, const sb_tree_entry *e, const sb_export_expect *x,
+		       sb_export_flags flags, char *tmp, size_t tmp_size, sb_error *err)
 {
 	int r;
 	for (;;) {
@@ -186,8 +280,7 @@ static int export_fifo(int dir_fd, const sb_tree_entry *e, sb_export_flags flags
 		(void)unlinkat(dir_fd, tmp, 0);
 		return r;
 	}
-	r = place(dir_fd, tmp, e, flags);
-	return r < 0 ? sb_error_errno(err, -r, "rename into place") : 0;
+	return place(dir_fd, tmp, e, x, flags, err);
 }
 
 static int export_dir(int dir_fd, const sb_tree_entry *e, sb_export_flags flags, int *ret_fd,
@@ -209,26 +302,27 @@ static int export_dir(int dir_fd, const sb_tree_entry *e, sb_export_flags flags,
 	return 0;
 }
 
-int sb_export_entry(sb_store *s, int dir_fd, const sb_tree_entry *e, const char *path,
-		    sb_export_flags flags, int *ret_dir_fd, sb_export_stats *stats, sb_error *err)
+int sb_export_entry(sb_store *s, int dir_fd, const sb_tree_entry *e, const sb_export_expect *expect,
+		    const char *path, sb_export_flags flags, int *ret_dir_fd,
+		    sb_export_stats *stats, sb_error *err)
 {
 	char tmp[64], q[256];
 	int r;
 	switch (e->type) {
 	case SB_FT_REG:
-		r = export_file(s, dir_fd, e, flags, tmp, sizeof(tmp), err);
+		r = export_file(s, dir_fd, e, expect, flags, tmp, sizeof(tmp), err);
 		if (r >= 0 && stats) {
 			stats->files++;
 			stats->bytes += e->size;
 		}
 		break;
 	case SB_FT_SYMLINK:
-		r = export_symlink(s, dir_fd, e, flags, tmp, sizeof(tmp), err);
+		r = export_symlink(s, dir_fd, e, expect, flags, tmp, sizeof(tmp), err);
 		if (r >= 0 && stats)
 			stats->symlinks++;
 		break;
 	case SB_FT_FIFO:
-		r = export_fifo(dir_fd, e, flags, tmp, sizeof(tmp), err);
+		r = export_fifo(dir_fd, e, expect, flags, tmp, sizeof(tmp), err);
 		if (r >= 0 && stats)
 			stats->fifos++;
 		break;
@@ -401,7 +495,7 @@ static int xvisit(exporter *x, xframe *f, const sb_tree_entry *e)
 			}
 	}
 	int child = -1;
-	r = sb_export_entry(x->s, f->fd, e, x->path.data, x->flags, &child, x->stats, x->err);
+	r = sb_export_entry(x->s, f->fd, e, NULL, x->path.data, x->flags, &child, x->stats, x->err);
 	if (r < 0 || e->type != SB_FT_DIR)
 		return r;
 	return xpush(x, child, &e->id, e); /* f is stale from here on */

@@ -42,6 +42,7 @@
  *     gives a directory its final mode, then its mtime.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -64,11 +65,44 @@ int sb_export_tree(sb_store *s, const sb_id *root_id, int dir_fd, sb_export_flag
 		   sb_export_stats *ret_stats, sb_error *err);
 
 /*
+ * What a name must hold for SB_EXPORT_REPLACE to take it over, as a scan saw
+ * it: a file, symlink or fifo of this type, size and mtime, or (present
+ * false) nothing at all. A file, symlink or fifo is swapped in (or, for
+ * nothing, renamed in with RENAME_NOREPLACE); the entry swapped out is then
+ * lstat'ed under the temp name, so what gets deleted is exactly what was
+ * checked. Anything else there — a file created or edited since the scan —
+ * is swapped back, the new entry dropped, and -ESTALE returned naming it:
+ * no edit is lost to a race with the scan. (Writes through a descriptor the
+ * editor already holds are beyond any check.)
+ */
+typedef struct sb_export_expect {
+	bool present;
+	sb_ftype type;
+	uint64_t size;
+	int64_t mtime_ns;
+} sb_export_expect;
+
+/* The expectation for a name a scan recorded as e (NULL: nothing there). */
+sb_export_expect sb_export_expect_entry(const sb_tree_entry *e);
+
+/*
+ * Removes the non-directory dir_fd/name when it is what expect describes:
+ * it is renamed to a temp name, checked there and unlinked, or given its
+ * name back and -ESTALE returned (err says so). -ENOENT when nothing is
+ * there and -EISDIR for a directory (err untouched: both left to the
+ * caller); -errno otherwise.
+ */
+int sb_export_remove(int dir_fd, const char *name, const sb_export_expect *expect, sb_error *err);
+
+/*
  * path (may be NULL: e->name is used) only names the entry in messages.
  * ret_dir_fd is required for a directory entry and ignored otherwise.
+ * expect (may be NULL: whatever stands there is replaced) is only used with
+ * SB_EXPORT_REPLACE, and not for directories, which are merged into.
  * stats (may be NULL) is added to.
  */
-int sb_export_entry(sb_store *s, int dir_fd, const sb_tree_entry *e, const char *path,
-		    sb_export_flags flags, int *ret_dir_fd, sb_export_stats *stats, sb_error *err);
+int sb_export_entry(sb_store *s, int dir_fd, const sb_tree_entry *e, const sb_export_expect *expect,
+		    const char *path, sb_export_flags flags, int *ret_dir_fd,
+		    sb_export_stats *stats, sb_error *err);
 
 int sb_export_dir_finish(int fd, const sb_tree_entry *e, const char *path, sb_error *err);

@@ -69,11 +69,13 @@ int sb_restore__writers_free(sb_restore__writers *w, int ret, uint64_t *ret_writ
 sb_restore__dir *sb_restore__dir_new(int fd, bool own_fd, const sb_tree_entry *self,
 				     const char *path);
 /*
- * Writes the non-directory e into d, now or later on a writer thread. A
- * failure of an earlier write comes back here (with err) so the walk stops.
+ * Writes the non-directory e into d over had, what the scan recorded at its
+ * name (NULL: nothing; see sb_export_expect), now or later on a writer
+ * thread. A failure of an earlier write comes back here (with err) so the
+ * walk stops.
  */
 int sb_restore__write(sb_restore__writers *w, sb_restore__dir *d, const sb_tree_entry *e,
-		      const char *path, sb_error *err);
+		      const sb_tree_entry *had, const char *path, sb_error *err);
 /* The walker is done with d (ret: how its walk went); finished now or by the last write. */
 int sb_restore__dir_done(sb_restore__writers *w, sb_restore__dir *d, int ret, sb_error *err);
 

@@ -33,6 +33,7 @@ typedef struct job {
 	struct job *next;
 	sb_restore__dir *dir;
 	sb_tree_entry e; /* owns its name */
+	sb_export_expect had;
 	char *path;
 } job;
 
@@ -125,7 +126,8 @@ static void run_job(sb_restore__writers *w, job *j)
 	 */
 	sb_export_flags xf = SB_EXPORT_REPLACE | (j->e.size < 4096 ? SB_EXPORT_NO_SPARSE : 0);
 	if (!skip)
-		r = sb_export_entry(w->store, j->dir->fd, &j->e, j->path, xf, NULL, NULL, &e);
+		r = sb_export_entry(w->store, j->dir->fd, &j->e, &j->had, j->path, xf, NULL, NULL,
+				    &e);
 	sb_restore__dir *fin = dir_unref(w, j->dir);
 	if (fin) {
 		int fr = dir_finish(w, fin, r >= 0 && !skip, r < 0 ? NULL : &e);
@@ -225,12 +227,13 @@ int sb_restore__writers_free(sb_restore__writers *w, int ret, uint64_t *ret_writ
 }
 
 int sb_restore__write(sb_restore__writers *w, sb_restore__dir *d, const sb_tree_entry *e,
-		      const char *path, sb_error *err)
+		      const sb_tree_entry *had, const char *path, sb_error *err)
 {
 	job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	j->dir = d;
+	j->had = sb_export_expect_entry(had);
 	j->path = strdup(path);
 	if (!j->path || sb_tree_entry_copy(e, &j->e) < 0) {
 		free(j->path);

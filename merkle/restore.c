@@ -219,16 +219,21 @@ static int remove_dir(restorer *r, int dfd, const char *name, const sb_id *known
 }
 
 /* known: what the scan recorded at this name (NULL: nothing is known). */
+/*
+ * known: what the scan recorded at this name (NULL: nothing). Anything else
+ * found there — a file created or edited since — is never removed
+ * (sb_export_remove): the restore stops with -ESTALE naming it.
+ */
 static int remove_entry(restorer *r, int dfd, const char *name, const sb_tree_entry *known)
 {
-	if (unlinkat(dfd, name, 0) == 0) {
+	sb_export_expect x = sb_export_expect_entry(known);
+	int ret = sb_export_remove(dfd, name, &x, r->err);
+	if (ret == 0)
 		r->st.removed++;
+	if (ret == 0 || ret == -ENOENT)
 		return 0;
-	}
-	if (errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return sb_error_errno(r->err, errno, "remove '%s'", where(r));
+	if (ret != -EISDIR)
+		return sb_error_prefix(r->err, "'%s'", where(r));
 	int kept = remove_dir(r, dfd, name, known && known->type == SB_FT_DIR ? &known->id : NULL);
 	if (kept > 0)
 		r->st.kept++;
@@ -259,19 +264,23 @@ static int clear_name(restorer *r, int dfd, const char *name, const sb_tree_entr
 static int restore_dir(restorer *r, sb_restore__dir *d, const sb_id *cur, const sb_id *tgt);
 static int restore_dir_at(restorer *r, sb_restore__dir *d, const sb_id *cur, const sb_id *tgt);
 
-/* Writes e (and for a directory, its whole subtree) where nothing stands now. */
-static int write_entry(restorer *r, sb_restore__dir *d, const sb_tree_entry *e)
+/*
+ * Writes e (and for a directory, its whole subtree) over had, what the scan
+ * recorded at its name (NULL: nothing; sb_export_expect).
+ */
+static int write_entry(restorer *r, sb_restore__dir *d, const sb_tree_entry *e,
+		       const sb_tree_entry *had)
 {
 	changed(r);
 	if (e->type != SB_FT_DIR) {
 		int ret = mark(r, SB_RESTORE__WRITTEN, NULL);
-		return ret < 0 ? ret : sb_restore__write(r->w, d, e, where(r), r->err);
+		return ret < 0 ? ret : sb_restore__write(r->w, d, e, had, where(r), r->err);
 	}
 	int ret = mark(r, SB_RESTORE__WHOLE, NULL);
 	int cfd = -1;
 	if (ret >= 0)
-		ret = sb_export_entry(r->store, d->fd, e, where(r), SB_EXPORT_REPLACE, &cfd, &r->ex,
-				      r->err);
+		ret = sb_export_entry(r->store, d->fd, e, NULL, where(r), SB_EXPORT_REPLACE, &cfd,
+				      &r->ex, r->err);
 	if (ret < 0)
 		return ret;
 	r->st.written++;
@@ -319,7 +328,7 @@ static int update_dir(restorer *r, sb_restore__dir *d, const sb_tree_entry *c,
 	if (e == -ENOTDIR || e == -ELOOP || e == -ENOENT) {
 		/* Swapped for something else since the scan: replace it. */
 		int ret = clear_name(r, d->fd, t->name, NULL);
-		return ret < 0 ? ret : write_entry(r, d, t);
+		return ret < 0 ? ret : write_entry(r, d, t, NULL);
 	}
 	if (e < 0)
 		return e == -EXDEV ? e : sb_error_errno(r->err, -e, "open '%s'", where(r));
@@ -344,10 +353,10 @@ static int update_entry(restorer *r, sb_restore__dir *d, const sb_tree_entry *c,
 		return update_dir(r, d, c, t);
 	if (cd || c->type != t->type) {
 		int ret = clear_name(r, d->fd, t->name, c);
-		return ret < 0 ? ret : write_entry(r, d, t);
+		return ret < 0 ? ret : write_entry(r, d, t, NULL);
 	}
 	if (!sb_id_eq(&c->id, &t->id) || c->size != t->size)
-		return write_entry(r, d, t); /* renamed over the old one */
+		return write_entry(r, d, t, c); /* swapped with the old one */
 	if (c->mode != t->mode || c->mtime_ns != t->mtime_ns)
 		return set_attrs(r, d->fd, t);
 	return 0;
@@ -445,16 +454,16 @@ static int restore_dir_at(restorer *r, sb_restore__dir *d, const sb_id *cur, con
 			ret = remove_entry(r, dfd, ct.v[i].name, &ct.v[i]);
 		} else if (c > 0) {
 			/*
-			 * Something the scan did not see may stand there (a race, a
-			 * crash): a directory is merged into (write_entry), never
-			 * emptied; anything else is replaced by the rename.
+			 * Something the scan did not see may stand there (a race):
+			 * a directory is merged into (write_entry), never emptied;
+			 * anything else is left alone and named (-ESTALE).
 			 */
 			struct stat st;
 			if (fstatat(dfd, tt.v[j].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISDIR(st.st_mode) != (tt.v[j].type == SB_FT_DIR))
 				ret = clear_name(r, dfd, tt.v[j].name, NULL);
 			if (ret >= 0)
-				ret = write_entry(r, d, &tt.v[j]);
+				ret = write_entry(r, d, &tt.v[j], NULL);
 		} else {
 			ret = update_entry(r, d, &ct.v[i], &tt.v[j]);
 		}

@@ -860,17 +860,17 @@ TEST(export_entry_replace)
 			   .size = 4,
 			   .mtime_ns = 1600000000000000001LL};
 	ASSERT_OK(sb_content_store_buf(s, "new\n", 4, &e.id, &err));
-	ASSERT_ERR(sb_export_entry(s, dfd, &e, NULL, 0, NULL, NULL, &err), -EEXIST);
+	ASSERT_ERR(sb_export_entry(s, dfd, &e, NULL, NULL, 0, NULL, NULL, &err), -EEXIST);
 	ASSERT_EQ(sb_test_sh("test \"$(cat d/f)\" = old && test $(ls -A d | wc -l) = 2"), 0);
 	sb_export_stats xs = {0};
-	ASSERT_OK(sb_export_entry(s, dfd, &e, "d/f", SB_EXPORT_REPLACE, NULL, &xs, &err));
+	ASSERT_OK(sb_export_entry(s, dfd, &e, NULL, "d/f", SB_EXPORT_REPLACE, NULL, &xs, &err));
 	ASSERT_EQ(xs.files, 1);
 	ASSERT_EQ(sb_test_sh("test \"$(cat d/f)\" = new && test $(stat -c %%a d/f) = 4750 && "
 			     "test $(stat -c %%Y d/f) = 1600000000"),
 		  0);
 	/* a symlink replaced by a file: the link is replaced, its target untouched */
 	e.name = "l";
-	ASSERT_OK(sb_export_entry(s, dfd, &e, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err));
+	ASSERT_OK(sb_export_entry(s, dfd, &e, NULL, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err));
 	ASSERT_EQ(sb_test_sh("test -f d/l && ! test -L d/l && ! test -e d/old"), 0);
 	/* a directory is made (or reused) writable, then finished */
 	sb_tree_entry de = {.name = "sub",
@@ -879,13 +879,13 @@ TEST(export_entry_replace)
 			    .mode = 0500,
 			    .mtime_ns = 1000000000LL};
 	int sub = -1;
-	ASSERT_OK(sb_export_entry(s, dfd, &de, NULL, 0, &sub, NULL, &err));
+	ASSERT_OK(sb_export_entry(s, dfd, &de, NULL, NULL, 0, &sub, NULL, &err));
 	ASSERT_OK(sub);
 	ASSERT_OK(sb_export_dir_finish(sub, &de, NULL, &err));
 	close(sub);
 	ASSERT_EQ(sb_test_sh("test $(stat -c %%a d/sub) = 500 && test $(stat -c %%Y d/sub) = 1"),
 		  0);
-	ASSERT_OK(sb_export_entry(s, dfd, &de, NULL, SB_EXPORT_REPLACE, &sub, NULL, &err));
+	ASSERT_OK(sb_export_entry(s, dfd, &de, NULL, NULL, SB_EXPORT_REPLACE, &sub, NULL, &err));
 	close(sub);
 	ASSERT_EQ(sb_test_sh("test $(stat -c %%a d/sub) = 700 && test -z \"$(ls -A d | grep "
 			     "sb-tmp)\""),
