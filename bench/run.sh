@@ -357,13 +357,13 @@ if want restore; then
 fi
 
 # --- issue 4: run -----------------------------------------------------------
-# CMD in a private mount namespace with the tree behind a fresh kernel overlay,
-# with the options snapbox uses (overlay/kernel.c). Root only.
-bare_overlay() {
-	rm -rf "$WORK/ovl" && mkdir -p "$WORK/ovl/upper" "$WORK/ovl/work" &&
-		unshare -m --propagation private sh -c 'mount -t overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work,redirect_dir=off,metacopy=off,index=off,volatile" none "$1" && shift 2 && exec "$@"' \
-			sh "$TREE" "$WORK/ovl" "$@"
-}
+# A command prefix: what follows runs in a private mount namespace with the
+# tree behind a fresh kernel overlay, mounted with the options snapbox uses
+# (overlay/kernel.c). Root only. An array, not a function: phases.py execs it.
+BARE_OVL=(unshare -m --propagation private sh -c
+	'rm -rf "$2" && mkdir -p "$2/upper" "$2/work" &&
+	mount -t overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work,redirect_dir=off,metacopy=off,index=off,volatile" none "$1" &&
+	shift 2 && exec "$@"' sh "$TREE" "$WORK/ovl")
 RUN() { SNAPBOX_STORE=$STORE "$SNAPBOX" -C "$1" -v run "${@:2}"; }
 MARK_SCAN=(--mark 'scan=baseline: snapshot')
 if want run; then
@@ -407,7 +407,7 @@ if want run; then
 	if [ "$(id -u)" = 0 ] && has unshare; then
 		for ((r = 1; r <= REPS; r++)); do
 			warm
-			phases s4.cat_ovl -- bare_overlay bash "$SCRIPTS/cat.sh" "$TREE"
+			phases s4.cat_ovl -- "${BARE_OVL[@]}" bash "$SCRIPTS/cat.sh" "$TREE"
 		done
 	else
 		skip "bare kernel overlay" "needs root and unshare (util-linux)"
@@ -440,7 +440,7 @@ if want run; then
 		phases s4.gitst_out -- bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
 		if [ "$(id -u)" = 0 ] && has unshare; then
 			settle
-			phases s4.gitst_ovl -- bare_overlay bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
+			phases s4.gitst_ovl -- "${BARE_OVL[@]}" bash "$SCRIPTS/gitstatus.sh" "$GITDIR" "$TREE"
 		fi
 	done
 
