@@ -140,6 +140,10 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 			r = -ESTALE;
 	} else {
 		r = exchange(dir_fd, tmp, e, x, &kept_aside);
+		struct stat st;
+		if ((r == -EINVAL || r == -ENOSYS) && x && /* no RENAME_EXCHANGE: look first */
+		    fstatat(dir_fd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !as_expected(&st, x))
+			r = -ESTALE;
 		if (r == -ENOENT || r == -EINVAL || r == -ENOSYS) /* nothing there; no support */
 			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
 	}
