@@ -30,12 +30,15 @@ static int64_t real_now_ns(void)
 }
 
 /*
- * Tests stop here, between the writes and the check, to change the
- * workspace the way a concurrent writer would (tests/cli-restore-check.sh).
+ * Tests stop here (SIGSTOP) when the variable var is "1", to change the
+ * workspace the way a concurrent writer would: SNAPBOX_TEST_PAUSE_BEFORE_WRITE
+ * between the pre-restore snapshot and the writes,
+ * SNAPBOX_TEST_PAUSE_BEFORE_CHECK between the writes and the check
+ * (tests/cli-restore-check.sh).
  */
-static void test_pause(void)
+static void test_pause(const char *var)
 {
-	const char *e = getenv("SNAPBOX_TEST_PAUSE_BEFORE_CHECK");
+	const char *e = getenv(var);
 	if (e && e[0] == '1')
 		raise(SIGSTOP);
 }
@@ -138,6 +141,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 
 	if (sb_capture_exclusions(w, target.exclusions, NULL, NULL, &protect, &err) < 0)
 		goto out;
+	test_pause("SNAPBOX_TEST_PAUSE_BEFORE_WRITE");
 	sb_restore_stats rs;
 	sb_restore_opts ro = {.protect = protect};
 	if (sb_restore_run(store, root_fd, &pre.root, &target.root, &ro, &touched, &rs, &err) < 0) {
@@ -149,7 +153,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	}
 	t2 = now_ms();
 	int64_t written = real_now_ns(); /* what restore wrote is not newer than this */
-	test_pause();
+	test_pause("SNAPBOX_TEST_PAUSE_BEFORE_CHECK");
 
 	/*
 	 * Trust, but verify: re-read what the restore changed and compose the

@@ -683,7 +683,8 @@ static int visit_symlink(walker *w, frame *f, const char *name, const struct sta
  * fd then serves the walk (*at calls), and the stat by name and the open
  * after it become one open. O_PATH without O_DIRECTORY triggers no
  * automount, as a stat does not; O_NOFOLLOW stats a symlink itself.
- * *ret_fd is -1 when the stat was by name.
+ * *ret_fd is -1 when the stat was by name. -ENOENT when the entry is gone;
+ * other errors with w->err set.
  */
 static int stat_entry(walker *w, frame *f, const char *name, unsigned char d_type, struct stat *st,
 		      int *ret_fd)
@@ -702,7 +703,11 @@ static int stat_entry(walker *w, frame *f, const char *name, unsigned char d_typ
 		if (fd >= 0)
 			close(fd);
 	}
-	return fstatat(f->ref->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (fstatat(f->ref->fd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return -ENOENT;
+	return sb_error_errno(w->err, errno, "stat '%s'", qpath(w, w->path.data, w->path.len));
 }
 
 /*
@@ -735,32 +740,31 @@ static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 		w->stats.skipped++;
 		return 0;
 	}
-	if (unstat_ok(w, d_type)) {
-		if (sb_ignore_match(w->sc->o->ignore, w->path.data, w->path.len, false)) {
-			w->stats.skipped++;
+	bool unstat = unstat_ok(w, d_type);
+	struct stat st;
+	int pfd = -1;
+	if (!unstat) {
+		r = stat_entry(w, f, name, d_type, &st, &pfd);
+		if (r == -ENOENT) {
+			warn(w, w->path.data, "vanished during the scan");
 			return 0;
 		}
-		return visit_file(w, f, name, NULL);
+		if (r < 0)
+			return r;
+		if (pfd >= 0 && !S_ISDIR(st.st_mode)) {
+			close(pfd); /* no longer a directory: as if stat'ed by name */
+			pfd = -1;
+		}
 	}
-	struct stat st;
-	int pfd;
-	r = stat_entry(w, f, name, d_type, &st, &pfd);
-	if (r == -ENOENT) {
-		warn(w, w->path.data, "vanished during the scan");
-		return 0;
-	}
-	if (r < 0)
-		return sb_error_errno(w->err, -r, "stat '%s'", qpath(w, w->path.data, w->path.len));
-	if (pfd >= 0 && !S_ISDIR(st.st_mode)) {
-		close(pfd); /* no longer a directory: as if stat'ed by name */
-		pfd = -1;
-	}
-	if (sb_ignore_match(w->sc->o->ignore, w->path.data, w->path.len, S_ISDIR(st.st_mode))) {
+	bool is_dir = !unstat && S_ISDIR(st.st_mode);
+	if (sb_ignore_match(w->sc->o->ignore, w->path.data, w->path.len, is_dir)) {
 		if (pfd >= 0)
 			close(pfd);
 		w->stats.skipped++;
 		return 0;
 	}
+	if (unstat)
+		return visit_file(w, f, name, NULL);
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
 		return visit_file(w, f, name, &st);

@@ -35,6 +35,7 @@
 
 #include "error.h"
 #include "hash.h"
+#include "idtab.h"
 #include "store.h"
 
 #define SB_PACK_MAGIC	   "sbpack1\n"
@@ -154,12 +155,10 @@ struct sb_store {
 	size_t last_hit;  /* index in search of the last hit: tried first, as objects cluster */
 	sb_entry *w_ents; /* own writes in append order, grouped by pack */
 	size_t n_w, cap_w;
-	uint32_t *w_hash;   /* open addressing: w_ents index + 1, 0 = empty */
-	size_t w_hash_size; /* a power of two */
-	uint64_t hash_key;  /* odd, random: see slot_of() */
-	size_t n_open;	    /* foreign packs with an open fd */
-	sb_pack *cur;	    /* own pack being appended to */
-	uint8_t *wbuf;	    /* records of cur not yet written (see SB_STORE_WBUF_SIZE) */
+	sb_idtab w_idx; /* w_ents by id */
+	size_t n_open;	/* foreign packs with an open fd */
+	sb_pack *cur;	/* own pack being appended to */
+	uint8_t *wbuf;	/* records of cur not yet written (see SB_STORE_WBUF_SIZE) */
 	size_t wbuf_len;
 	int werr; /* a buffered write failed: its objects are lost, nothing may be flushed */
 	char werr_pack[SB_PACK_NAME_LEN + 1];

@@ -89,47 +89,15 @@ void sb_store__zctx_put(sb_store *s, sb_zctx *z)
 	pthread_mutex_unlock(&s->pool_lock);
 }
 
-/*
- * Ids are SHA-256 of content a hostile workspace controls: grinding a few
- * hundred thousand hashes per file would pile ids into one probe run of a
- * table indexed by fixed bits. Multiply-shift with a per-store random odd key
- * picks the bits unpredictably.
- */
-static size_t slot_of(uint64_t key, size_t size, const sb_id *id)
-{
-	uint64_t h;
-	memcpy(&h, id->b, sizeof(h));
-	return (size_t)((h * key) >> (64 - __builtin_ctzll(size)));
-}
-
 static const sb_entry *w_lookup(sb_store *s, const sb_id *id)
 {
-	if (!s->w_hash_size)
-		return NULL;
-	size_t mask = s->w_hash_size - 1;
-	for (size_t i = slot_of(s->hash_key, s->w_hash_size, id);; i = (i + 1) & mask) {
-		uint32_t v = s->w_hash[i];
-		if (!v)
-			return NULL;
-		if (sb_id_eq(&s->w_ents[v - 1].id, id))
-			return &s->w_ents[v - 1];
-	}
-}
-
-static void w_hash_insert(uint32_t *tab, size_t size, uint64_t key, const sb_id *id, uint32_t v)
-{
-	size_t mask = size - 1;
-	size_t i = slot_of(key, size, id);
-	while (tab[i])
-		i = (i + 1) & mask;
-	tab[i] = v;
+	uint32_t v = sb_idtab_find(&s->w_idx, id, s->w_ents, sizeof(*s->w_ents));
+	return v ? &s->w_ents[v - 1] : NULL;
 }
 
 /* Room for one more own entry, taken before the record is written. */
 static int w_reserve(sb_store *s)
 {
-	if (s->n_w + 1 >= UINT32_MAX)
-		return -EOVERFLOW;
 	if (s->n_w == s->cap_w) {
 		size_t nc = s->cap_w ? s->cap_w * 2 : 1024;
 		sb_entry *ne = realloc(s->w_ents, nc * sizeof(*ne));
@@ -138,18 +106,7 @@ static int w_reserve(sb_store *s)
 		s->w_ents = ne;
 		s->cap_w = nc;
 	}
-	if ((s->n_w + 1) * 2 > s->w_hash_size) {
-		size_t ns = s->w_hash_size ? s->w_hash_size * 2 : 4096;
-		uint32_t *nt = calloc(ns, sizeof(*nt));
-		if (!nt)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->n_w; i++)
-			w_hash_insert(nt, ns, s->hash_key, &s->w_ents[i].id, (uint32_t)i + 1);
-		free(s->w_hash);
-		s->w_hash = nt;
-		s->w_hash_size = ns;
-	}
-	return 0;
+	return sb_idtab_reserve(&s->w_idx, s->n_w, s->w_ents, sizeof(*s->w_ents));
 }
 
 /*
@@ -225,9 +182,7 @@ int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_err
 	s->packs_fd = -1;
 	s->flags = flags;
 	s->pack_max = SB_PACK_MAX_SIZE;
-	if (getrandom(&s->hash_key, sizeof(s->hash_key), GRND_NONBLOCK) != sizeof(s->hash_key))
-		s->hash_key = (uint64_t)(uintptr_t)s ^ (uint64_t)getpid() << 32;
-	s->hash_key |= 1;
+	sb_idtab_init(&s->w_idx);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->flush_lock, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
@@ -256,7 +211,7 @@ void sb_store_free(sb_store *s)
 	free(s->packs);
 	free(s->search);
 	free(s->w_ents);
-	free(s->w_hash);
+	sb_idtab_release(&s->w_idx);
 	free(s->wbuf);
 	free(s->bad);
 	sb_scratch__free(s->scratch);
@@ -552,7 +507,7 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 		goto done;
 	writeback_take(s->cur, &wb);
 	s->w_ents[s->n_w] = e;
-	w_hash_insert(s->w_hash, s->w_hash_size, s->hash_key, &e.id, (uint32_t)++s->n_w);
+	sb_idtab_insert(&s->w_idx, &e.id, s->n_w++);
 	s->cur->count++;
 	s->cur->dirty = true;
 	s->stats.objects_written++;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The check that ends a restore: it re-reads what the restore touched, so a
 # change made there between the writes and the check fails the restore, naming
-# the path. SNAPBOX_TEST_PAUSE_BEFORE_CHECK=1 makes snapbox stop itself
-# (SIGSTOP) between the two, so the test can change the workspace the way a
-# concurrent writer would, then let it go on (SIGCONT).
+# the path; and one made between the pre-restore snapshot and the writes is
+# never overwritten or removed. SNAPBOX_TEST_PAUSE_BEFORE_CHECK=1 (and
+# ..._BEFORE_WRITE=1) make snapbox stop itself (SIGSTOP) at that point, so the
+# test can change the workspace the way a concurrent writer would, then let it
+# go on (SIGCONT).
 . "$(dirname "$0")/lib.sh"
 
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -28,10 +30,12 @@ mutate() {
 # state_of PID: the process state letter (T when stopped).
 state_of() { sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null; }
 
-# paused_restore CMD: runs 'restore 0' until it stops before its check, runs
-# CMD (a shell snippet, in the workspace), lets it go on; status in $rc.
+# paused_restore CMD [WHEN]: runs 'restore 0' until it stops before its check
+# (or WHEN: WRITE, before its writes), runs CMD (a shell snippet, in the
+# workspace), lets it go on; status in $rc.
 paused_restore() {
-	SNAPBOX_TEST_PAUSE_BEFORE_CHECK=1 "$SNAPBOX" -C "$ws" restore 0 >"$T/.out" 2>"$T/.err" &
+	env "SNAPBOX_TEST_PAUSE_BEFORE_${2:-CHECK}=1" "$SNAPBOX" -C "$ws" restore 0 \
+		>"$T/.out" 2>"$T/.err" &
 	local pid=$! i
 	for i in $(seq 1 200); do
 		[ "$(state_of $pid)" = T ] && break
@@ -99,5 +103,32 @@ mutate
 expect_status 0 "restore 0 -v" sb -C "$ws" -v restore 0
 check "-v says how long each step took" last_err_has "checked in"
 expect_status 0 "verify" sb -C "$ws" verify
+
+
+# Before the writes: an edit made after the pre-restore snapshot, at a path
+# the restore rewrites, is not overwritten; the restore stops naming it. Run
+# again, the restore's own pre-restore snapshot holds the edit.
+expect_status 0 "restore 0" sb -C "$ws" restore 0
+mutate
+paused_restore 'echo mine >src/f1' WRITE
+check "an edit made before the writes stops the restore" test "$rc" = 1
+check "naming the file" last_err_has "'src/f1': is not what the scan recorded"
+check "and saying it was left alone" last_err_has "not overwritten"
+check "the edit is still there" test "$(cat "$ws/src/f1")" = mine
+check "no temp file is left" test -z "$(find "$ws" -name '.sb-tmp-*')"
+expect_status 0 "restore 0 again" sb -C "$ws" restore 0
+saved=$(sed -n 's/^saved current state as snapshot \([0-9]*\).*/\1/p' "$T/.out")
+check "the file is back" test "$(cat "$ws/src/f1")" = "src 1"
+expect_status 0 "restore of the snapshot the second restore saved" sb -C "$ws" restore "$saved"
+check "gives the edit back" test "$(cat "$ws/src/f1")" = mine
+
+# The same for a file the restore removes.
+expect_status 0 "restore 0" sb -C "$ws" restore 0
+mutate
+paused_restore 'echo mine >>src/new' WRITE
+check "an edit to a file the restore removes stops it" test "$rc" = 1
+check "naming the file" last_err_has "'src/new': is not what the scan recorded"
+check "and saying it was not removed" last_err_has "not removed"
+check "the edit is still there" grep -q mine "$ws/src/new"
 
 done_testing

@@ -10,6 +10,7 @@
 #include "sb-test.h"
 #include "fileio.h"
 #include "hash.h"
+#include "idtab.h"
 #include "store-internal.h"
 #include "store.h"
 
@@ -542,6 +543,40 @@ TEST(flipped_byte_in_raw_record)
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		rnd[i] = (uint8_t)rng_next(&s);
 	flip_every_byte(rnd, sizeof(rnd));
+}
+
+/*
+ * The id table: every id inserted is found, others are not, and ids a
+ * hostile workspace ground to agree in all but 16 middle bits of what a
+ * table could index by (the first 8 bytes) still spread instead of piling
+ * into one probe run.
+ */
+TEST(id_table_spreads_ground_ids)
+{
+	enum { N = 4000 };
+	static sb_id ids[N];
+	sb_idtab t;
+	sb_idtab_init(&t);
+	for (size_t i = 0; i < N; i++) {
+		memset(&ids[i], 0xa5, sizeof(ids[i]));
+		uint64_t h = 0x1234567800009abcull | (uint64_t)i << 16; /* bits 16-31 vary */
+		memcpy(ids[i].b, &h, sizeof(h));
+		ASSERT_EQ(sb_idtab_find(&t, &ids[i], ids, sizeof(ids[0])), 0);
+		ASSERT_OK(sb_idtab_reserve(&t, i, ids, sizeof(ids[0])));
+		sb_idtab_insert(&t, &ids[i], i);
+	}
+	for (size_t i = 0; i < N; i++)
+		ASSERT_EQ(sb_idtab_find(&t, &ids[i], ids, sizeof(ids[0])), i + 1);
+	sb_id other;
+	memset(&other, 0x5a, sizeof(other));
+	ASSERT_EQ(sb_idtab_find(&t, &other, ids, sizeof(ids[0])), 0);
+	size_t run = 0, longest = 0;
+	for (size_t k = 0; k < 2 * t.size; k++) { /* twice round: a run may wrap */
+		run = t.slots[k & (t.size - 1)] ? run + 1 : 0;
+		longest = run > longest ? run : longest;
+	}
+	ASSERT_TRUE(longest < 100);
+	sb_idtab_release(&t);
 }
 
 /*
