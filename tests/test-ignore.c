@@ -257,6 +257,16 @@ static void id_of(uint64_t n, sb_id *id)
 	sb_sha256_buf(&n, sizeof(n), id);
 }
 
+/* A new, empty cache whose generation is stamped stamp. */
+static sb_statcache *new_cache(int64_t stamp)
+{
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_begin(c);
+	sb_statcache_set_stamp(c, stamp);
+	return c;
+}
+
 /* k with field f (0-5: dev, ino, mode, size, mtime, ctime) changed; mode becomes other_mode. */
 static sb_statcache_key key_but(const sb_statcache_key *k, int f, uint32_t other_mode)
 {
@@ -348,11 +358,8 @@ TEST(statcache_save_load_lookup)
 TEST(statcache_racily_clean_entries_are_not_trusted)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
 	const int64_t stamp = 1700000000500000000LL;
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, stamp);
+	sb_statcache *c = new_cache(stamp);
 	struct {
 		const char *path;
 		int64_t mtime, ctime;
@@ -404,13 +411,10 @@ TEST(statcache_racily_clean_entries_are_not_trusted)
 TEST(statcache_restamp)
 {
 	sb_error err = SB_ERROR_INIT;
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	const int64_t t = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, t - 10000000000LL); /* ten seconds ago */
+	sb_statcache *c = new_cache(t - 10000000000LL); /* stamped ten seconds ago */
 	sb_statcache_key old = key_of(1), racy = key_of(2), after = key_of(3);
 	old.mtime_ns = old.ctime_ns = t - 20000000000LL;
 	racy.mtime_ns = racy.ctime_ns = t - 5000000000LL; /* after the old stamp */
@@ -442,10 +446,7 @@ TEST(statcache_kept_and_changed_records_merge)
 {
 	sb_error err = SB_ERROR_INIT;
 	const int64_t stamp = 2000000000000LL;
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, stamp);
+	sb_statcache *c = new_cache(stamp);
 	char path[16];
 	sb_id id, got;
 	for (uint64_t i = 0; i < 20; i++) {
@@ -600,10 +601,7 @@ TEST(statcache_directory_listings)
 {
 	sb_error err = SB_ERROR_INIT;
 	const int64_t stamp = 2000000000000LL;
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, stamp);
+	sb_statcache *c = new_cache(stamp);
 	const char *root_names[] = {"a", "b.c", "sub"};
 	const char *sub_names[] = {"x", "\xff\n"};
 	sb_dirnames root, sub, none, got;
@@ -701,10 +699,7 @@ static void record_range(sb_statcache *c, uint64_t from, uint64_t to, uint64_t b
 /* A new cache stamped stamp, holding the records of record_range(0, n, 0). */
 static sb_statcache *cache_of(int64_t stamp, uint64_t n)
 {
-	sb_statcache *c;
-	ASSERT_OK(sb_statcache_new(&c));
-	sb_statcache_begin(c);
-	sb_statcache_set_stamp(c, stamp);
+	sb_statcache *c = new_cache(stamp);
 	record_range(c, 0, n, 0);
 	return c;
 }
