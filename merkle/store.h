@@ -49,6 +49,10 @@
  * report it): its objects are simply unknown, and a get() miss then says
  * -EBADMSG naming that index instead of -ENOENT.
  *
+ * Trees put or read are also kept in memory (up to 8 MiB, objcache.h), so the
+ * trees a restore or diff reads a second time cost no I/O and no
+ * decompression; only bytes already hashed are kept.
+ *
  * A store keeps an fd open per pack it reads from, closing idle ones beyond
  * 256 or when the process runs out of fds.
  */
@@ -75,7 +79,8 @@ typedef enum sb_store_flags {
 
 /* Counters for tests and -v output: work done since open. */
 typedef struct sb_store_stats {
-	uint64_t objects_read;	  /* get() calls that read and verified an object */
+	uint64_t objects_read;	  /* get() calls that returned an object (read or cached) */
+	uint64_t cache_hits;	  /* of those, trees served from memory */
 	uint64_t objects_written; /* put() calls that appended a new object */
 	uint64_t objects_deduped; /* put() calls that found the object present */
 	uint64_t bytes_written;	  /* compressed bytes appended to packs */
