@@ -55,18 +55,11 @@ void sb_idtab_insert(sb_idtab *t, const sb_id *id, size_t i)
 
 int sb_idtab_reserve(sb_idtab *t, size_t n, const void *base, size_t stride)
 {
-	return sb_idtab_reserve_more(t, n, 1, base, stride);
-}
-
-int sb_idtab_reserve_more(sb_idtab *t, size_t n, size_t k, const void *base, size_t stride)
-{
-	if (k >= UINT32_MAX || n + k >= UINT32_MAX)
+	if (n + 1 >= UINT32_MAX)
 		return -EOVERFLOW;
-	if ((n + k) * 2 <= t->size)
+	if ((n + 1) * 2 <= t->size)
 		return 0;
 	sb_idtab grown = {.size = t->size ? t->size * 2 : 128, .key = t->key};
-	while (grown.size < (n + k) * 2)
-		grown.size *= 2;
 	grown.slots = calloc(grown.size, sizeof(*grown.slots));
 	if (!grown.slots)
 		return -ENOMEM;

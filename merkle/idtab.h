@@ -42,8 +42,6 @@ uint32_t sb_idtab_find(const sb_idtab *t, const sb_id *id, const void *base, siz
  * table grows. -ENOMEM; -EOVERFLOW past UINT32_MAX - 1 elements.
  */
 int sb_idtab_reserve(sb_idtab *t, size_t n, const void *base, size_t stride);
-/* Likewise for k more than the n elements at base. */
-int sb_idtab_reserve_more(sb_idtab *t, size_t n, size_t k, const void *base, size_t stride);
 
 /* Adds element index i (not present yet; reserved for). */
 void sb_idtab_insert(sb_idtab *t, const sb_id *id, size_t i);

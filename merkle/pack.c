@@ -133,87 +133,6 @@ static int rec_fail(sb_error *err, sb_rec_problem *ret_problem, sb_rec_problem p
 			    sb_id_to_hex(&e->id, hex), pack_name, e->offset, sb_rec_problem_str(p));
 }
 
-/*
- * Loads the group record at e->offset into z->grp (unless it is there
- * already), checking its header and that it decompresses to exactly its
- * stated length. The members are checked by their own hashes.
- */
-static int load_group(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
-		      sb_rec_problem *ret_problem, sb_error *err)
-{
-	if (z->grp_pack[0] && z->grp_off == e->offset && strcmp(z->grp_pack, pack_name) == 0)
-		return 0;
-	z->grp_pack[0] = 0;
-	size_t bound = ZSTD_COMPRESSBOUND(SB_GROUP_RAW_MAX);
-	if (!z->grp && !(z->grp = malloc(SB_GROUP_RAW_MAX)))
-		return sb_error_errno(err, ENOMEM, "group buffer");
-	if (sb_zctx__reserve(z, SB_REC_HEADER_LEN + bound) < 0)
-		return sb_error_errno(err, ENOMEM, "group buffer");
-	/* One read covers the largest group; a short one is fine near the end. */
-	struct iovec iov = {z->buf, SB_REC_HEADER_LEN + bound};
-	ssize_t n = preadv_full(fd, &iov, 1, (off_t)e->offset);
-	if (n < 0) {
-		char hex[SB_HEX_LEN + 1];
-		*ret_problem = SB_REC_IO;
-		return sb_error_errno(err, (int)-n, "read object %s from 'packs/%s.pack'",
-				      sb_id_to_hex(&e->id, hex), pack_name);
-	}
-	if ((size_t)n < SB_REC_HEADER_LEN)
-		return rec_fail(err, ret_problem, SB_REC_TRUNCATED, pack_name, e);
-	const uint8_t *h = z->buf;
-	uint32_t raw = sb_le32(h + 8), stored = sb_le32(h + 12);
-	static const uint8_t zero_id[SB_ID_LEN];
-	bool zstd = h[5] == SB_REC_ZSTD;
-	if (memcmp(h, SB_REC_MAGIC, 4) != 0 || h[4] != SB_REC_GROUP || (h[5] & ~SB_REC_ZSTD) ||
-	    sb_le16(h + 6) != 0 || raw > SB_GROUP_RAW_MAX || stored > bound ||
-	    (!zstd && stored != raw) || memcmp(h + 16, zero_id, SB_ID_LEN) != 0)
-		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
-	if ((size_t)n < SB_REC_HEADER_LEN + (size_t)stored)
-		return rec_fail(err, ret_problem, SB_REC_TRUNCATED, pack_name, e);
-	const uint8_t *payload = h + SB_REC_HEADER_LEN;
-	if (zstd) {
-		if (!z->d && !(z->d = ZSTD_createDCtx()))
-			return sb_error_errno(err, ENOMEM, "zstd decompression context");
-		size_t r = ZSTD_decompressDCtx(z->d, z->grp, SB_GROUP_RAW_MAX, payload, stored);
-		if (ZSTD_isError(r) || r != raw)
-			return rec_fail(err, ret_problem, SB_REC_DECOMPRESS, pack_name, e);
-	} else {
-		memcpy(z->grp, payload, raw);
-	}
-	z->grp_len = raw;
-	z->grp_off = e->offset;
-	snprintf(z->grp_pack, sizeof(z->grp_pack), "%s", pack_name);
-	return 0;
-}
-
-/* A member of a group: its bytes in the group are exactly its hash input. */
-static int read_member(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
-		       void **ret_data, sb_rec_problem *ret_problem, sb_error *err)
-{
-	if (e->raw_len >= SB_GROUP_MEMBER_MAX)
-		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
-	int r = load_group(fd, pack_name, e, z, ret_problem, err);
-	if (r < 0)
-		return r;
-	size_t off = e->stored_len;
-	if (off > z->grp_len || z->grp_len - off < SB_MEMBER_HDR_LEN + (size_t)e->raw_len)
-		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
-	const uint8_t *m = z->grp + off;
-	if (memcmp(m, "sbobj", 5) != 0 || m[5] != e->type || sb_le64(m + 6) != e->raw_len)
-		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
-	sb_id got;
-	sb_sha256_buf(m, SB_MEMBER_HDR_LEN + (size_t)e->raw_len, &got);
-	if (!sb_id_eq(&got, &e->id))
-		return rec_fail(err, ret_problem, SB_REC_HASH_MISMATCH, pack_name, e);
-	uint8_t *out = malloc((size_t)e->raw_len + 1);
-	if (!out)
-		return sb_error_errno(err, ENOMEM, "object of %" PRIu32 " bytes", e->raw_len);
-	memcpy(out, m + SB_MEMBER_HDR_LEN, e->raw_len);
-	out[e->raw_len] = 0;
-	*ret_data = out;
-	return 0;
-}
-
 int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
 			 void **ret_data, sb_rec_problem *ret_problem, sb_error *err)
 {
@@ -221,8 +140,6 @@ int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zc
 	if (!ret_problem)
 		ret_problem = &dummy;
 	*ret_problem = SB_REC_OK;
-	if (e->flags & SB_REC_GROUPED)
-		return read_member(fd, pack_name, e, z, ret_data, ret_problem, err);
 
 	bool zstd = e->flags & SB_REC_ZSTD;
 	/* Lengths come from an index: bound them before trusting them with malloc. */

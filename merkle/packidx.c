@@ -21,16 +21,11 @@ bool sb_pack__decode_entry(const uint8_t *q, uint64_t pack_size, uint32_t pack_n
 	e->type = q[48];
 	e->flags = q[49];
 	e->pack = pack_no;
-	if (e->type < SB_OBJ_BLOB || e->type > SB_OBJ_CHUNKS || sb_le16(q + 50) != 0 ||
-	    e->offset < SB_PACK_HEADER_LEN || e->offset > pack_size)
-		return false;
-	if (e->flags == SB_REC_GROUPED) /* stored_len: the member's offset in its group */
-		return e->type == SB_OBJ_BLOB && e->raw_len < SB_GROUP_MEMBER_MAX &&
-		       e->stored_len <= SB_GROUP_RAW_MAX - SB_MEMBER_HDR_LEN - e->raw_len &&
-		       pack_size - e->offset > SB_REC_HEADER_LEN;
 	bool zstd = e->flags & SB_REC_ZSTD;
-	return !(e->flags & ~SB_REC_ZSTD) && e->raw_len <= SB_OBJ_MAX &&
-	       e->stored_len <= SB_STORED_MAX && (zstd || e->stored_len == e->raw_len) &&
+	return e->type >= SB_OBJ_BLOB && e->type <= SB_OBJ_CHUNKS && !(e->flags & ~SB_REC_ZSTD) &&
+	       sb_le16(q + 50) == 0 && e->raw_len <= SB_OBJ_MAX && e->stored_len <= SB_STORED_MAX &&
+	       (zstd || e->stored_len == e->raw_len) && e->offset >= SB_PACK_HEADER_LEN &&
+	       e->offset <= pack_size &&
 	       pack_size - e->offset >= SB_REC_HEADER_LEN + (uint64_t)e->stored_len;
 }
 

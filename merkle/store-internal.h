@@ -11,21 +11,12 @@
  *            stored_len:le32 id:32 payload[stored_len]   (48-byte header)
  *            flags SB_REC_ZSTD: payload is one zstd frame of raw_len bytes;
  *            without it the payload is the raw bytes (stored_len == raw_len).
- *            type SB_REC_GROUP (not an object type): a solid group of
- *            small blobs, compressed as one frame (zstd's fixed cost per
- *            frame is ~4 us, more than a 1 KB file takes to compress, and
- *            neighbours compress better together). Its id is all zeros; its
- *            raw bytes are members back to back, each exactly the bytes its
- *            id hashes: "sbobj" type:u8 len:le64 payload[len].
- *   The id in each record, or in each group member's hash input, lets a pack
- *   be re-indexed without its idx.
+ *   The id in each record lets a pack be re-indexed without its idx.
  *
  * Index file packs/pack-<32 hex>.idx, replaced atomically (temp + rename):
  *   header   "sbidx01\n" version:le32(1) count:le32 pack_size:le64  24 bytes
  *   entries  count x { id:32 offset:le64 raw_len:le32 stored_len:le32
  *            type:u8 flags:u8 reserved:le16 }   52 bytes, strictly ascending id
- *            flags SB_REC_GROUPED: a member of the group record at offset;
- *            stored_len is then the member's offset in the group's raw bytes.
  *   trailer  SHA-256 over header and entries                         32 bytes
  *   pack_size is the length of the pack the index covers; a writer that goes
  *   on appending after a flush rewrites the index at its next flush.
@@ -59,14 +50,8 @@
 #define SB_IDX_TRAILER_LEN 32
 #define SB_PACK_MAX_SIZE   (512ull << 20) /* start a new pack beyond this */
 #define SB_PACK_NAME_LEN   (5 + 32)	  /* "pack-" + 32 hex */
-/*
- * zstd levels. Level 2 costs ~25% less CPU than 3 for ~1% more bytes on
- * source trees; objects stored alone (16 KiB and up: chunks of large files,
- * most of the bytes) take level 1, ~15% less CPU for ~5% more bytes, which
- * the groups' better ratio on small files more than pays for.
- */
-#define SB_STORE_ZSTD_LEVEL	  1
-#define SB_STORE_ZSTD_LEVEL_GROUP 2
+/* On source trees level 2 costs ~25% less CPU than 3 for ~1% more bytes. */
+#define SB_STORE_ZSTD_LEVEL 2
 /* Foreign pack fds kept open for reading before idle ones are closed. */
 #define SB_STORE_MAX_OPEN_PACKS 256
 /*
@@ -99,23 +84,8 @@
 #define SB_STORED_MAX ZSTD_COMPRESSBOUND(SB_OBJ_MAX)
 
 enum {
-	SB_REC_ZSTD = 1 << 0,	 /* record: payload is zstd-compressed */
-	SB_REC_GROUPED = 1 << 1, /* index entry: a member of a group record */
+	SB_REC_ZSTD = 1 << 0, /* payload is zstd-compressed */
 };
-
-#define SB_REC_GROUP 0x10 /* record type of a group (never an object's) */
-/*
- * Blobs under SB_GROUP_MEMBER_MAX go into groups, sealed once they hold
- * SB_GROUP_TARGET bytes: on a source tree that takes 1/3 less zstd time and
- * ~25% fewer bytes than compressing each alone, for ~35 us of decompression
- * per read of a member (a one-group cache per context serves its neighbours).
- */
-#define SB_GROUP_MEMBER_MAX (16u << 10)
-#define SB_GROUP_TARGET	    (32u << 10)
-#define SB_GROUP_RAW_MAX    (64u << 10) /* no valid group is larger */
-#define SB_MEMBER_HDR_LEN   14		/* "sbobj" type:u8 len:le64 */
-/* pack of an entry whose group is still in memory (store-group.c) */
-#define SB_PACK_PENDING UINT32_MAX
 
 /* One object's location. 56 bytes: ~5.6 MB for 100k objects. */
 typedef struct sb_entry {
@@ -170,16 +140,10 @@ typedef struct sb_zctx {
 	ZSTD_DCtx *d;
 	uint8_t *buf; /* scratch: compressed bytes */
 	size_t cap;
-	/* the last group read, raw: members next to each other are read together */
-	uint8_t *grp; /* SB_GROUP_RAW_MAX bytes once used */
-	size_t grp_len;
-	uint64_t grp_off;
-	char grp_pack[SB_PACK_NAME_LEN + 1]; /* "" when grp holds nothing */
 } sb_zctx;
 
 /* An index that could not be used, kept to name it in errors. */
 typedef struct sb_scratch sb_scratch;
-typedef struct sb_group sb_group;
 
 typedef struct sb_bad_idx {
 	char name[SB_PACK_NAME_LEN + 8];
@@ -220,11 +184,6 @@ struct sb_store {
 
 	pthread_mutex_t flush_lock; /* serialises flushes */
 
-	sb_group **groups; /* small blobs not yet written (store-group.c) */
-	size_t n_groups, cap_groups;
-	uint64_t group_seq;	   /* of the last group opened */
-	pthread_cond_t group_cond; /* signalled whenever a group is written */
-
 	pthread_mutex_t pool_lock;
 	sb_zctx **pool;
 	size_t n_pool, cap_pool;
@@ -244,56 +203,6 @@ int sb_scratch__get(const sb_scratch *sc, const sb_id *id, sb_obj_type *ret_type
 
 /* Id of an object: SHA-256("sbobj" type:u8 len:le64 payload). -ENOMEM only. */
 int sb_store__hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id);
-
-/*
- * Groups of small blobs (store-group.c). Under s->lock unless said:
- *   _find     1 with *ret (pack SB_PACK_PENDING, offset the group's seq,
- *             stored_len the member's offset) when id waits in a group; 0
- *   _copy     a malloc'd copy (NUL after it) of a pending member; -ENOMEM
- *   _add      copies a new blob into the open group; when that fills it,
- *             *ret_full is the group, now the caller's to seal; -ENOMEM
- *   _seal     without the lock: compresses the group, appends its record,
- *             indexes its members. A failure sticks as s->werr.
- *   _seal_all without the lock: seals the open group and waits for those
- *             other threads are sealing (flush calls it first)
- *   _collect  copies the pending entries to out (when not NULL); their count
- *   _free_all drops every group (sb_store_free)
- */
-int sb_group__find(sb_store *s, const sb_id *id, sb_entry *ret);
-int sb_group__copy(sb_store *s, const sb_entry *e, void **ret_data);
-int sb_group__add(sb_store *s, const sb_entry *e, const void *data, size_t len,
-		  sb_group **ret_full);
-int sb_group__seal(sb_store *s, sb_group *g, sb_error *err);
-int sb_group__seal_all(sb_store *s, sb_error *err);
-size_t sb_group__collect(sb_store *s, sb_entry *out);
-void sb_group__free_all(sb_store *s);
-
-/* A range of an own pack whose writeback is to start once s->lock is dropped. */
-typedef struct sb_writeback {
-	int fd;
-	uint64_t off, len;
-} sb_writeback;
-
-/*
- * The writing side of store.c, for store-group.c. Under s->lock but for
- * _compress and _writeback_start:
- *   _compress          at zstd level, into z->buf unless that does not pay;
- *                      sets e's raw_len, stored_len and flags
- *   _reserve_entries   room for k more own entries; -ENOMEM
- *   _place             appends rec's record (payload of rec->stored_len
- *                      bytes) to this writer's pack, starting a new pack
- *                      when full; sets rec->offset and rec->pack
- *   _add_entry         indexes an own entry (reserved for) of that pack
- *   _werr_report       the error of an earlier failed append
- */
-int sb_store__compress(sb_zctx *z, int level, const void *data, size_t len, sb_entry *e,
-		       sb_error *err);
-int sb_store__reserve_entries(sb_store *s, size_t k);
-int sb_store__place(sb_store *s, sb_entry *rec, const void *payload, sb_writeback *wb,
-		    sb_error *err);
-void sb_store__add_entry(sb_store *s, const sb_entry *e);
-int sb_store__werr_report(sb_store *s, sb_error *err);
-void sb_store__writeback_start(const sb_writeback *wb);
 
 sb_zctx *sb_store__zctx_get(sb_store *s);
 void sb_store__zctx_put(sb_store *s, sb_zctx *z);

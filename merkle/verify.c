@@ -126,9 +126,7 @@ static int verify_pack(sb_store *s, verify_ctx *v, sb_zctx *z, const char *stem,
 	for (size_t i = 0; i < n; i++) {
 		const sb_entry *e = &ents[i];
 		(*checked)++;
-		/* a group member's stored_len is its place in the group: read_record checks it */
-		uint64_t need =
-		    SB_REC_HEADER_LEN + ((e->flags & SB_REC_GROUPED) ? 0 : (uint64_t)e->stored_len);
+		uint64_t need = SB_REC_HEADER_LEN + (uint64_t)e->stored_len;
 		if (e->offset > size || size - e->offset < need) {
 			report(v, &e->id,
 			       "truncated: record at offset %" PRIu64 " (%" PRIu64
@@ -143,12 +141,7 @@ static int verify_pack(sb_store *s, verify_ctx *v, sb_zctx *z, const char *stem,
 		free(data);
 		if (r == -ENOMEM)
 			return sb_error_errno(err, ENOMEM, "verify 'packs/%s'", fname);
-		if (p == SB_REC_TRUNCATED) /* a group's record, cut short */
-			report(v, &e->id,
-			       "truncated: the group record at offset %" PRIu64
-			       " extends past the end of 'packs/%s' (%" PRIu64 " bytes)",
-			       e->offset, fname, size);
-		else if (r < 0 && p != SB_REC_OK && p != SB_REC_IO)
+		if (r < 0 && p != SB_REC_OK && p != SB_REC_IO)
 			report(v, &e->id, "%s in 'packs/%s' at offset %" PRIu64,
 			       sb_rec_problem_str(p), fname, e->offset);
 		else if (r < 0)

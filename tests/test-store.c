@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "sb-test.h"
-#include "buf.h"
 #include "fileio.h"
 #include "hash.h"
 #include "idtab.h"
@@ -343,10 +342,8 @@ TEST(dedup_within_writer_and_across_opens)
 	sb_id a, b;
 	static const char text[] = "same bytes, same id";
 	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, sizeof(text), &a, NULL));
-	ASSERT_OK(sb_store_flush(s, NULL));
 	off_t size1 = file_size(only_file(".pack"));
 	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, sizeof(text), &b, NULL));
-	ASSERT_OK(sb_store_flush(s, NULL));
 	ASSERT_TRUE(sb_id_eq(&a, &b));
 	ASSERT_EQ(file_size(only_file(".pack")), size1);
 	/* same bytes, other type: another object */
@@ -460,10 +457,7 @@ TEST(unflushed_pack_is_ignored)
 	ASSERT_OK(sb_store_flush(s, NULL));
 	sb_store_free(s);
 	s = open_store(SB_STORE_WRITE);
-	/* too large for a group: written to a pack at once */
-	static char big[SB_GROUP_MEMBER_MAX];
-	memcpy(big, "lost", 4);
-	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, big, sizeof(big), &lost, NULL));
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "lost", 4, &lost, NULL));
 	sb_store_free(s); /* no flush: as if the process died */
 	ASSERT_EQ(count_files(".pack"), 2);
 	ASSERT_EQ(count_files(".idx"), 1);
@@ -480,7 +474,7 @@ TEST(unflushed_pack_is_ignored)
 	ASSERT_EQ(checked, 1);
 	/* storing it again works and is durable this time */
 	sb_id again;
-	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, big, sizeof(big), &again, NULL));
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, "lost", 4, &again, NULL));
 	ASSERT_TRUE(sb_id_eq(&again, &lost));
 	ASSERT_OK(sb_store_flush(s, NULL));
 	sb_store_free(s);
@@ -586,9 +580,8 @@ TEST(id_table_spreads_ground_ids)
 }
 
 /*
- * Objects of their own under 512 bytes are stored raw (zstd's fixed cost
- * outweighs its gain there), larger compressible ones compressed: the bytes
- * appended say. Trees are always on their own.
+ * Objects under 512 bytes are stored raw (zstd's fixed cost outweighs its
+ * gain there), larger compressible ones compressed: the bytes appended say.
  */
 TEST(small_objects_stored_raw)
 {
@@ -602,7 +595,7 @@ TEST(small_objects_stored_raw)
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
 		sb_id id;
 		text[0] = (char)('a' + k); /* a new object each time */
-		ASSERT_OK(sb_store_put(s, SB_OBJ_TREE, text, lens[k], &id, NULL));
+		ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, text, lens[k], &id, NULL));
 		sb_store_get_stats(s, &st);
 		uint64_t stored = st.bytes_written - before - SB_REC_HEADER_LEN;
 		before = st.bytes_written;
@@ -617,105 +610,6 @@ TEST(small_objects_stored_raw)
 		ASSERT_MEMEQ(data, text, lens[k]);
 		free(data);
 	}
-	sb_store_free(s);
-}
-
-/* Small blob i of the grouping test: similar text, each different. */
-static size_t small_blob(unsigned i, char *buf)
-{
-	size_t len = 200 + (i * 37) % 1500;
-	for (size_t k = 0; k < len; k++)
-		buf[k] = "export const value = 1;\n"[(k + i) % 25];
-	memcpy(buf, &i, sizeof(i));
-	return len;
-}
-
-static void check_small_blobs(sb_store *s, const sb_id *ids, unsigned n)
-{
-	char want[2000];
-	for (unsigned i = 0; i < n; i++) {
-		size_t len = small_blob(i, want), got = 0;
-		void *data = NULL;
-		sb_obj_type t = 0;
-		ASSERT_OK(sb_store_get(s, &ids[i], SB_OBJ_BLOB, &t, &data, &got, NULL));
-		ASSERT_EQ(t, SB_OBJ_BLOB);
-		ASSERT_EQ(got, len);
-		ASSERT_MEMEQ(data, want, len);
-		ASSERT_EQ(((char *)data)[got], 0);
-		free(data);
-	}
-}
-
-/*
- * Blobs under SB_GROUP_MEMBER_MAX share group records: one record per ~32 KB
- * of them, far fewer bytes than each alone, readable while still in memory,
- * after the flush, and by a fresh reader. A blob at the limit goes alone.
- */
-TEST(small_blobs_share_group_records)
-{
-	enum { N = 300 };
-	static sb_id ids[N];
-	char buf[2000];
-	size_t raw = 0;
-	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
-	for (unsigned i = 0; i < N; i++) {
-		size_t len = small_blob(i, buf);
-		raw += len;
-		ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, buf, len, &ids[i], NULL));
-		sb_obj_type t;
-		size_t sl;
-		ASSERT_TRUE(sb_store_has(s, &ids[i]));
-		ASSERT_OK(sb_store_stat(s, &ids[i], &t, &sl, NULL));
-		ASSERT_EQ(sl, len);
-	}
-	check_small_blobs(s, ids, N); /* some still pending in memory */
-	sb_store_stats st;
-	sb_store_get_stats(s, &st);
-	uint64_t groups_before_flush = st.bytes_written;
-	ASSERT_TRUE(groups_before_flush > 0); /* full groups were written already */
-	ASSERT_OK(sb_store_flush(s, NULL));
-	sb_store_get_stats(s, &st);
-	ASSERT_TRUE(st.bytes_written > groups_before_flush); /* the last, partial one */
-	ASSERT_EQ(st.objects_written, N);
-	ASSERT_TRUE(st.bytes_written < raw / 4);
-	check_small_blobs(s, ids, N);
-
-	static char alone[SB_GROUP_MEMBER_MAX];
-	memset(alone, 'x', sizeof(alone));
-	sb_id aid;
-	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, alone, sizeof(alone), &aid, NULL));
-	sb_store_stats st2;
-	sb_store_get_stats(s, &st2);
-	ASSERT_TRUE(st2.bytes_written > st.bytes_written);
-	ASSERT_OK(sb_store_flush(s, NULL));
-	sb_store_free(s);
-
-	/* an independent count: records in the pack, by their magic */
-	const char *pack = only_file(".pack");
-	off_t size = file_size(pack);
-	int fd = open(pack, O_RDONLY | O_CLOEXEC);
-	ASSERT_OK(fd);
-	unsigned groups = 0, alone_recs = 0;
-	for (off_t off = SB_PACK_HEADER_LEN; off < size;) {
-		uint8_t h[SB_REC_HEADER_LEN];
-		ASSERT_EQ(pread(fd, h, sizeof(h), off), (ssize_t)sizeof(h));
-		ASSERT_MEMEQ(h, SB_REC_MAGIC, 4);
-		if (h[4] == SB_REC_GROUP)
-			groups++;
-		else
-			alone_recs++;
-		off += SB_REC_HEADER_LEN + sb_le32(h + 12);
-	}
-	close(fd);
-	ASSERT_EQ(alone_recs, 1);
-	ASSERT_TRUE(groups >= raw / SB_GROUP_RAW_MAX && groups <= raw / SB_GROUP_TARGET + 1);
-
-	s = open_store(0);
-	check_small_blobs(s, ids, N);
-	problems p;
-	uint64_t checked;
-	ASSERT_EQ(verify(s, &p, &checked), 0);
-	ASSERT_EQ(checked, N + 1);
 	sb_store_free(s);
 }
 
@@ -1220,103 +1114,4 @@ TEST(object_cache_is_bounded_and_keeps_what_is_used)
 	sb_objcache_put(&c, &bid, big, sizeof(big));
 	ASSERT_ERR(sb_objcache_get(&c, &bid, NULL, NULL), -ENOENT);
 	sb_objcache_release(&c);
-}
-
-/*
- * Flip every byte of a group of several members in turn: each flip makes a
- * get of at least one member fail, verify finds it, and no get ever hands
- * out bytes other than the ones stored.
- */
-TEST(flipped_byte_in_group_never_gives_wrong_bytes)
-{
-	enum { N = 5 };
-	sb_id ids[N];
-	char buf[2000];
-	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
-	for (unsigned i = 0; i < N; i++)
-		ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, buf, small_blob(i, buf), &ids[i], NULL));
-	ASSERT_OK(sb_store_flush(s, NULL));
-	sb_store_free(s);
-	const char *pack = only_file(".pack");
-	off_t size = file_size(pack);
-	for (off_t off = SB_PACK_HEADER_LEN; off < size; off++) {
-		flip_byte(pack, off);
-		s = open_store(0);
-		int failed = 0;
-		for (unsigned i = 0; i < N; i++) {
-			size_t len = small_blob(i, buf), got = 0;
-			void *data = NULL;
-			int r = sb_store_get(s, &ids[i], 0, NULL, &data, &got, NULL);
-			if (r == 0) {
-				ASSERT_EQ(got, len);
-				ASSERT_MEMEQ(data, buf, len);
-				free(data);
-			} else {
-				ASSERT_EQ(r, -EBADMSG);
-				failed++;
-			}
-		}
-		if (!failed)
-			sb_test_fail(__FILE__, __LINE__, "flip at %lld went unnoticed",
-				     (long long)off);
-		problems p;
-		ASSERT_EQ(verify(s, &p, NULL), failed);
-		sb_store_free(s);
-		flip_byte(pack, off);
-	}
-}
-
-/*
- * A hostile index (checksum recomputed) that points one member at another's
- * place in the group, or past the group's end, gets -EBADMSG: the member's
- * own header and hash are checked, never just the index.
- */
-TEST(group_member_offsets_from_the_index_are_checked)
-{
-	sb_id a, b;
-	char buf[2000];
-	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
-	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, buf, small_blob(1, buf), &a, NULL));
-	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, buf, small_blob(2, buf), &b, NULL));
-	ASSERT_OK(sb_store_flush(s, NULL));
-	sb_store_free(s);
-	const char *idx = only_file(".idx");
-	char *orig;
-	size_t len;
-	ASSERT_OK(sb_read_file_at(AT_FDCWD, idx, 1 << 20, &orig, &len, NULL));
-	ASSERT_EQ(len, SB_IDX_HEADER_LEN + 2 * SB_IDX_ENTRY_LEN + SB_IDX_TRAILER_LEN);
-	uint8_t *e0 = (uint8_t *)orig + SB_IDX_HEADER_LEN, *e1 = e0 + SB_IDX_ENTRY_LEN;
-	ASSERT_EQ(e0[49], SB_REC_GROUPED);
-	ASSERT_EQ(sb_le64(e0 + 32), sb_le64(e1 + 32)); /* one group */
-
-	for (int variant = 0; variant < 3; variant++) {
-		char *data = malloc(len);
-		ASSERT_TRUE(data);
-		memcpy(data, orig, len);
-		uint8_t *f0 = (uint8_t *)data + SB_IDX_HEADER_LEN, *f1 = f0 + SB_IDX_ENTRY_LEN;
-		if (variant == 0) /* entry 0 at entry 1's member, with its length */
-			memcpy(f0 + 40, f1 + 40, 8);
-		else if (variant == 1) /* member offset past the group's end */
-			memcpy(f0 + 44, "\x00\xf0\x00\x00", 4);
-		else /* a grouped entry claiming to be large */
-			memcpy(f0 + 40, "\x00\x00\x01\x00", 4);
-		sb_id sum;
-		sb_sha256_buf(data, len - SB_IDX_TRAILER_LEN, &sum);
-		memcpy(data + len - SB_IDX_TRAILER_LEN, sum.b, SB_ID_LEN);
-		chmod(idx, 0644);
-		ASSERT_OK(sb_write_atomic(AT_FDCWD, idx, data, len, 0444, 0, NULL));
-		free(data);
-
-		s = open_store(0);
-		sb_id first;
-		memcpy(first.b, e0, SB_ID_LEN);
-		void *obj = NULL;
-		size_t got;
-		sb_error err = SB_ERROR_INIT;
-		ASSERT_ERR(sb_store_get(s, &first, 0, NULL, &obj, &got, &err), -EBADMSG);
-		problems p;
-		ASSERT_TRUE(verify(s, &p, NULL) >= 1);
-		sb_store_free(s);
-	}
-	free(orig);
 }
