@@ -84,6 +84,8 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 	_cleanup_(sb_restore_touched_freep) sb_restore_touched *touched = NULL;
 	_cleanup_(sb_restore_rehashed_freep) sb_restore_rehashed *rehashed = NULL;
 	sb_store *store = sb_workspace_store(w);
+	/* the saved state, the diff and the check read the same trees again */
+	sb_store_keep_trees(store, true);
 	int dir_fd = sb_workspace_dir_fd(w), root_fd = sb_workspace_root_fd(w);
 	char hex[SB_HEX_LEN + 1];
 	int64_t t0 = now_ms(), t1, t2;

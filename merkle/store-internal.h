@@ -181,6 +181,7 @@ struct sb_store {
 
 	sb_scratch *scratch; /* non-NULL in scratch mode (store.h) */
 	sb_objcache trees;   /* verified tree objects, by id */
+	bool keep_trees;     /* trees goes unused unless set (sb_store_keep_trees) */
 
 	pthread_mutex_t flush_lock; /* serialises flushes */
 

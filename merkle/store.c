@@ -441,8 +441,19 @@ static int compress_payload(sb_zctx *z, const void *data, size_t len, sb_entry *
  */
 static void cache_tree(sb_store *s, const sb_entry *e, const void *data, size_t len)
 {
-	if (e->type == SB_OBJ_TREE)
+	if (s->keep_trees && e->type == SB_OBJ_TREE)
 		sb_objcache_put(&s->trees, &e->id, data, len);
+}
+
+void sb_store_keep_trees(sb_store *s, bool on)
+{
+	pthread_mutex_lock(&s->lock);
+	s->keep_trees = on;
+	if (!on) {
+		sb_objcache_release(&s->trees);
+		sb_objcache_init(&s->trees, SB_STORE_TREE_CACHE);
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb_id *ret_id,
@@ -632,7 +643,7 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 		}
 		r = 0;
 	}
-	if ((!want || want == SB_OBJ_TREE) &&
+	if (s->keep_trees && (!want || want == SB_OBJ_TREE) &&
 	    sb_objcache_get(&s->trees, id, ret_data, ret_len) == 0) {
 		pthread_mutex_unlock(&s->lock);
 		__atomic_add_fetch(&s->stats.objects_read, 1, __ATOMIC_RELAXED);

@@ -49,9 +49,11 @@
  * report it): its objects are simply unknown, and a get() miss then says
  * -EBADMSG naming that index instead of -ENOENT.
  *
- * Trees put or read are also kept in memory (up to 8 MiB, objcache.h), so the
- * trees a restore or diff reads a second time cost no I/O and no
- * decompression; only bytes already hashed are kept.
+ * With sb_store_keep_trees(s, true), trees put or read are also kept in
+ * memory (up to 8 MiB, objcache.h), so a tree read a second time costs no
+ * I/O and no decompression; only bytes already hashed are kept. Off by
+ * default: a command that reads each tree once (diff) would only pay for
+ * the copies.
  *
  * A store keeps an fd open per pack it reads from, closing idle ones beyond
  * 256 or when the process runs out of fds.
@@ -110,6 +112,9 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 		 void **ret_data, size_t *ret_len, sb_error *err);
 
 bool sb_store_has(sb_store *s, const sb_id *id);
+
+/* Turns the in-memory tree cache on or off (off drops what it holds). */
+void sb_store_keep_trees(sb_store *s, bool on);
 
 /*
  * Type and payload length of an object, from the index alone (nothing is read

@@ -1030,6 +1030,7 @@ TEST(trees_read_again_come_from_memory)
 	sb_store_free(s);
 
 	s = open_store(0);
+	sb_store_keep_trees(s, true);
 	sb_store_stats st;
 	void *data = NULL;
 	size_t len;
@@ -1049,6 +1050,8 @@ TEST(trees_read_again_come_from_memory)
 	ASSERT_EQ(st.cache_hits, 1);
 	ASSERT_EQ(st.objects_read, 2);
 	ASSERT_ERR(sb_store_get(s, &id, SB_OBJ_BLOB, NULL, &data, &len, NULL), -EBADMSG);
+	sb_store_keep_trees(s, false); /* off: read from the pack again */
+	ASSERT_ERR(sb_store_get(s, &id, SB_OBJ_TREE, NULL, &data, &len, NULL), -EBADMSG);
 	sb_store_free(s);
 
 	s = open_store(0);
@@ -1061,6 +1064,7 @@ TEST(scratch_trees_are_not_cached)
 {
 	const char payload[] = "a tree that only a preview made";
 	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	sb_store_keep_trees(s, true);
 	ASSERT_OK(sb_store_scratch_begin(s));
 	sb_id id;
 	ASSERT_OK(sb_store_put(s, SB_OBJ_TREE, payload, sizeof(payload), &id, NULL));
