@@ -9,6 +9,7 @@
 #include "capture.h"
 #include "changelist.h"
 #include "cli.h"
+#include "fileio.h"
 #include "ignore.h"
 #include "progress.h"
 #include "restore.h"
@@ -22,13 +23,6 @@ static int64_t now_ms(void)
 }
 
 /* The wall-clock time file timestamps are compared with, in ns. */
-static int64_t real_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /*
  * Tests stop here (SIGSTOP) when the variable var is "1", to change the
  * workspace the way a concurrent writer would: SNAPBOX_TEST_PAUSE_BEFORE_WRITE
@@ -154,7 +148,7 @@ int cmd_restore(sb_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	t2 = now_ms();
-	int64_t written = real_now_ns(); /* what restore wrote is not newer than this */
+	int64_t written = sb_now_ns(); /* what restore wrote is not newer than this */
 	test_pause("SNAPBOX_TEST_PAUSE_BEFORE_CHECK");
 
 	/*

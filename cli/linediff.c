@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "linediff.h"
+#include "buf.h"
 #include "macro.h"
 
 typedef struct line {
@@ -65,14 +66,10 @@ typedef struct script {
 
 static int push(script *s, char op)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		char *p = realloc(s->op, cap);
-		if (!p)
-			return -ENOMEM;
-		s->op = p;
-		s->cap = cap;
-	}
+	char *p = sb_grow(s->op, &s->cap, s->n, 1, 256);
+	if (!p)
+		return -ENOMEM;
+	s->op = p;
 	s->op[s->n++] = op;
 	return 0;
 }

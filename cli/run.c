@@ -7,6 +7,7 @@
 #include "capture.h"
 #include "changelist.h"
 #include "detach.h"
+#include "fileio.h"
 #include "overlay.h"
 #include "progress.h"
 #include "run.h"
@@ -54,13 +55,6 @@ static int refuse_pending(sb_cli *cli, sb_workspace *w)
 	else
 		sb_cli_failf(cli, "another run is in progress on '%s'", sb_workspace_path(w));
 	return SB_EXIT_SETUP;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void summarize(FILE *f, sb_cli *cli, const sb_run_opts *o, const sb_sandbox_result *res,
@@ -239,7 +233,7 @@ int sb_cli_run(sb_cli *cli, const sb_run_opts *o)
 	sess.baseline = base.id;
 	sess.baseline_root = base.root;
 	sess.command = o->argv;
-	sess.started_ns = now_ns();
+	sess.started_ns = sb_now_ns();
 	sess.pid = getpid();
 	sess.isolation = layers;
 	sess.upper_userxattr = sb_sandbox_uses_userns(&cfg);

@@ -204,14 +204,10 @@ int sb_diff_count(void *userdata, const sb_diff_entry *e)
 int sb_diff_collect(void *userdata, const sb_diff_entry *e)
 {
 	sb_diff_list *l = userdata;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		sb_diff_item *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	sb_diff_item *v = sb_grow(l->v, &l->cap, l->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
 	sb_diff_item *x = &l->v[l->n];
 	memset(x, 0, sizeof(*x));
 	x->path = malloc(e->path_len + 1);

@@ -132,7 +132,7 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 	bool kept_aside = false;
 	if (!(flags & SB_EXPORT_REPLACE) || (x && !x->present)) {
 		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE) < 0 ? -errno : 0;
-		if (r == -EINVAL && x &&
+		if ((r == -EINVAL || r == -ENOSYS) && x &&
 		    faccessat(dir_fd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
 		    errno == ENOENT) /* no RENAME_NOREPLACE here */
 			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
@@ -147,8 +147,19 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 		if (r == -ENOENT || r == -EINVAL || r == -ENOSYS) /* nothing there; no support */
 			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
 	}
-	if (r < 0 && !kept_aside)
-		(void)unlinkat(dir_fd, tmp, 0);
+	if (r < 0 && !kept_aside) {
+		/*
+		 * The temp name should hold our entry again; one saved into the
+		 * name between a swap and its swap back would be here instead,
+		 * and is never ours to delete.
+		 */
+		struct stat st;
+		sb_export_expect ours = sb_export_expect_entry(e);
+		if (fstatat(dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && !as_expected(&st, &ours))
+			kept_aside = true;
+		else
+			(void)unlinkat(dir_fd, tmp, 0);
+	}
 	if (r == -ESTALE || kept_aside)
 		return changed_since_scan(tmp, kept_aside, "overwritten", err);
 	return r < 0 ? sb_error_errno(err, -r, "rename into place") : 0;
@@ -169,7 +180,7 @@ int sb_export_remove(int dir_fd, const char *name, const sb_export_expect *expec
 		tmp_name(tmp, sizeof(tmp));
 		r = renameat2(dir_fd, name, dir_fd, tmp, RENAME_NOREPLACE) < 0 ? -errno : 0;
 	} while (r == -EEXIST);
-	if (r == -EINVAL) /* no RENAME_NOREPLACE here: the stat above is all the check */
+	if (r == -EINVAL || r == -ENOSYS) /* no RENAME_NOREPLACE: the stat above is all the check */
 		r = unlinkat(dir_fd, name, 0) < 0 ? -errno : 1;
 	if (r == -ENOENT)
 		return -ENOENT;
@@ -404,16 +415,12 @@ typedef struct exporter {
 
 static int xpush(exporter *x, int fd, const sb_id *tree_id, const sb_tree_entry *self)
 {
-	if (x->depth == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 64;
-		xframe *v = reallocarray(x->st, cap, sizeof(*v));
-		if (!v) {
-			close(fd);
-			return -ENOMEM;
-		}
-		x->st = v;
-		x->cap = cap;
+	xframe *v = sb_grow(x->st, &x->cap, x->depth, sizeof(*v), 64);
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
 	}
+	x->st = v;
 	xframe *f = &x->st[x->depth];
 	memset(f, 0, sizeof(*f));
 	f->fd = fd;

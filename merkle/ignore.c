@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "buf.h"
 #include "ignore.h"
 
 typedef struct pattern {
@@ -164,14 +165,10 @@ static int parse(const char *line, size_t n, pattern *ret, const char **why)
 
 static int insert(sb_ignore *ign, size_t at, const pattern *pt)
 {
-	if (ign->n == ign->cap) {
-		size_t cap = ign->cap ? ign->cap * 2 : 8;
-		pattern *v = reallocarray(ign->v, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		ign->v = v;
-		ign->cap = cap;
-	}
+	pattern *v = sb_grow(ign->v, &ign->cap, ign->n, sizeof(*v), 8);
+	if (!v)
+		return -ENOMEM;
+	ign->v = v;
 	memmove(&ign->v[at + 1], &ign->v[at], (ign->n - at) * sizeof(*pt));
 	ign->v[at] = *pt;
 	ign->n++;

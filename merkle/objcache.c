@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "objcache.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,23 +21,20 @@ static void gen_release(sb_objcache_gen *g)
 	*g = (sb_objcache_gen){0};
 }
 
+/* The live entry for id (one moved to the young generation has no data left). */
 static sb_objcache_entry *gen_find(sb_objcache_gen *g, const sb_id *id)
 {
 	uint32_t k = sb_idtab_find(&g->idx, id, g->v, sizeof(*g->v));
-	return k ? &g->v[k - 1] : NULL;
+	return k && g->v[k - 1].data ? &g->v[k - 1] : NULL;
 }
 
 /* Takes ownership of data on success. -ENOMEM. */
 static int gen_add(sb_objcache_gen *g, const sb_id *id, void *data, size_t len)
 {
-	if (g->n == g->cap) {
-		size_t nc = g->cap ? g->cap * 2 : 256;
-		sb_objcache_entry *nv = realloc(g->v, nc * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		g->v = nv;
-		g->cap = nc;
-	}
+	sb_objcache_entry *nv = sb_grow(g->v, &g->cap, g->n, sizeof(*nv), 256);
+	if (!nv)
+		return -ENOMEM;
+	g->v = nv;
 	int r = sb_idtab_reserve(&g->idx, g->n, g->v, sizeof(*g->v));
 	if (r < 0)
 		return r;
@@ -89,31 +87,28 @@ int sb_objcache_get(sb_objcache *c, const sb_id *id, void **ret_data, size_t *re
 {
 	sb_objcache_entry *e = gen_find(&c->young, id);
 	if (!e) {
-		e = gen_find(&c->old, id);
-		if (!e) {
-			c->misses++;
+		sb_objcache_entry *o = gen_find(&c->old, id);
+		if (!o)
 			return -ENOENT;
-		}
 		/*
-		 * Still in use: it moves to the young generation (the old one
-		 * keeps a stale entry, freed with it, never found again first).
+		 * Still in use: its bytes move to the young generation, before
+		 * aging may free the old one; the old entry is left empty.
 		 */
-		void *copy = dup_nul(e->data, e->len);
-		if (copy && insert(c, id, copy, e->len) < 0)
-			free(copy);
-		/* insert() may have freed the old generation: look again. */
-		e = gen_find(&c->young, id);
-		if (!e)
-			e = gen_find(&c->old, id);
-		if (!e)
+		void *data = TAKE_PTR(o->data);
+		size_t len = o->len;
+		c->old.bytes -= len;
+		if (insert(c, id, data, len) < 0) {
+			free(data);
 			return -ENOMEM;
+		}
+		e = &c->young.v[c->young.n - 1];
 	}
 	void *out = dup_nul(e->data, e->len);
 	if (!out)
 		return -ENOMEM;
-	c->hits++;
 	*ret_data = out;
-	*ret_len = e->len;
+	if (ret_len)
+		*ret_len = e->len;
 	return 0;
 }
 

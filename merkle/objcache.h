@@ -10,6 +10,7 @@
  *
  * Two generations: entries go into the young one; when it holds more than
  * half the budget it becomes the old one and the previous old one is freed.
+ * A zeroed sb_objcache may be released without init.
  * A hit in the old generation moves the entry back to the young one. So the
  * cache holds at most max_bytes of payload and a working set that is still
  * in use survives, with no per-entry bookkeeping. Not thread-safe: the store
@@ -44,7 +45,6 @@ typedef struct sb_objcache_gen {
 typedef struct sb_objcache {
 	sb_objcache_gen young, old;
 	size_t max_bytes;
-	unsigned long long hits, misses; /* for tests */
 } sb_objcache;
 
 void sb_objcache_init(sb_objcache *c, size_t max_bytes);
@@ -52,7 +52,8 @@ void sb_objcache_release(sb_objcache *c);
 
 /*
  * A malloc'd copy of the bytes cached for id, with a NUL after them (as
- * sb_store_get gives). 0 on a hit; -ENOENT on a miss; -ENOMEM.
+ * sb_store_get gives; ret_len may be NULL). 0 on a hit; -ENOENT on a miss;
+ * -ENOMEM.
  */
 int sb_objcache_get(sb_objcache *c, const sb_id *id, void **ret_data, size_t *ret_len);
 

@@ -321,14 +321,10 @@ bool sb_pack__parse_name(const char *fname, const char *ext, char stem[SB_PACK_N
 
 static sb_pack *pack_add(sb_store *s, const char *stem)
 {
-	if (s->n_packs == s->cap_packs) {
-		size_t nc = s->cap_packs ? s->cap_packs * 2 : 16;
-		sb_pack **np = realloc(s->packs, nc * sizeof(*np));
-		if (!np)
-			return NULL;
-		s->packs = np;
-		s->cap_packs = nc;
-	}
+	sb_pack **np = sb_grow(s->packs, &s->cap_packs, s->n_packs, sizeof(*np), 16);
+	if (!np)
+		return NULL;
+	s->packs = np;
 	sb_pack *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;

@@ -80,13 +80,6 @@ static bool dtype_is(unsigned char d_type, sb_ftype type)
 	}
 }
 
-static bool same_stat(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       sb_ns_from_timespec(&a->st_mtim) == sb_ns_from_timespec(&b->st_mtim) &&
-	       sb_ns_from_timespec(&a->st_ctim) == sb_ns_from_timespec(&b->st_ctim);
-}
-
 /* Re-hashes the file name (lstat'ed as *st) into e; notes it in ck->rehashed. */
 static int hash_file(checker *ck, int dfd, const char *name, const struct stat *st,
 		     sb_tree_entry *e)
@@ -110,7 +103,7 @@ static int hash_file(checker *ck, int dfd, const char *name, const struct stat *
 		return sb_error_prefix(ck->err, "'%s'", qpath(ck));
 	if (fstat(fd, &after) < 0)
 		return sb_error_errno(ck->err, errno, "stat '%s'", qpath(ck));
-	if (n != (uint64_t)before.st_size || !same_stat(&before, &after))
+	if (n != (uint64_t)before.st_size || !sb_stat_unchanged(&before, &after))
 		return differs(ck, "changed while being checked");
 	ck->st.files_hashed++;
 	ck->st.bytes_hashed += n;

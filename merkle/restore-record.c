@@ -49,14 +49,10 @@ void sb_restore_rehashed_free(sb_restore_rehashed *r)
 int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t len,
 			     const struct stat *st, const sb_id *id)
 {
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		rehash *v = reallocarray(r->v, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->v = v;
-		r->cap = cap;
-	}
+	rehash *v = sb_grow(r->v, &r->cap, r->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	r->v = v;
 	size_t off = r->paths.len;
 	int e = sb_buf_append(&r->paths, path, len);
 	if (e >= 0)
@@ -65,13 +61,6 @@ int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t le
 		return e;
 	r->v[r->n++] = (rehash){.off = off, .len = len, .ino = (uint64_t)st->st_ino, .id = *id};
 	return 0;
-}
-
-static bool same_stat(const struct stat *a, const struct stat *b)
-{
-	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       sb_ns_from_timespec(&a->st_mtim) == sb_ns_from_timespec(&b->st_mtim) &&
-	       sb_ns_from_timespec(&a->st_ctim) == sb_ns_from_timespec(&b->st_ctim);
 }
 
 /*
@@ -94,7 +83,8 @@ static int record_one(int root_fd, const char *path, const rehash *x, sb_statcac
 	if (sb_content_hash_fd(fd, &id, &n, &e) < 0 || fstat(fd, &after) < 0)
 		return 0;
 	/* Other content than the check's may not be in the store: never name it. */
-	if (n != (uint64_t)before.st_size || !same_stat(&before, &after) || !sb_id_eq(&id, &x->id))
+	if (n != (uint64_t)before.st_size || !sb_stat_unchanged(&before, &after) ||
+	    !sb_id_eq(&id, &x->id))
 		return 0;
 	sb_statcache_key key;
 	sb_statcache_key_from_stat(&before, &key);

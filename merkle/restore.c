@@ -39,14 +39,10 @@ static int mark(restorer *r, unsigned kinds, size_t *ret_idx)
 	sb_restore_touched *t = r->touched;
 	if (!t)
 		return 0;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		sb_restore__mark *v = reallocarray(t->v, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
+	sb_restore__mark *v = sb_grow(t->v, &t->cap, t->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	t->v = v;
 	char *p = malloc(r->path.len + 1);
 	if (!p)
 		return -ENOMEM;
@@ -218,7 +214,6 @@ static int remove_dir(restorer *r, int dfd, const char *name, const sb_id *known
 	return sb_error_errno(r->err, errno, "remove directory '%s'", where(r));
 }
 
-/* known: what the scan recorded at this name (NULL: nothing is known). */
 /*
  * known: what the scan recorded at this name (NULL: nothing). Anything else
  * found there — a file created or edited since — is never removed
@@ -326,7 +321,9 @@ static int update_dir(restorer *r, sb_restore__dir *d, const sb_tree_entry *c,
 	int cfd;
 	int e = open_dir(r, d->fd, t->name, &cfd);
 	if (e == -ENOTDIR || e == -ELOOP || e == -ENOENT) {
-		/* Swapped for something else since the scan: replace it. */
+		/* Not the directory the scan recorded: clear_name removes nothing
+		 * unrecorded, so an entry standing here stops the restore, named;
+		 * an empty name is filled. */
 		int ret = clear_name(r, d->fd, t->name, NULL);
 		return ret < 0 ? ret : write_entry(r, d, t, NULL);
 	}

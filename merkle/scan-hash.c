@@ -21,13 +21,6 @@ void sb_scan__dirref_unref(dirref *ref)
 	}
 }
 
-static bool same_stat(const struct stat *a, const struct stat *b)
-{
-	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
-	       sb_scan__ts_ns(&a->st_mtim) == sb_scan__ts_ns(&b->st_mtim) &&
-	       sb_scan__ts_ns(&a->st_ctim) == sb_scan__ts_ns(&b->st_ctim);
-}
-
 static void job_error(job *j, const sb_error *e, int r)
 {
 	j->r = r;
@@ -92,7 +85,7 @@ void sb_scan__hash(scanner *sc, job *j)
 			job_error(j, &e, sb_error_errno(&e, errno, "stat"));
 			break;
 		}
-		if (n == (uint64_t)before.st_size && same_stat(&before, &after)) {
+		if (n == (uint64_t)before.st_size && sb_stat_unchanged(&before, &after)) {
 			j->stable = true;
 			break;
 		}

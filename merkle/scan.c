@@ -397,16 +397,12 @@ static int push(walker *w, int fd, bool path_only, const struct stat *st, dnode 
 				    "trees that deep (exclude it with --exclude or .snapboxignore)",
 				    w->path.data, SB_TREE_MAX_DEPTH);
 	}
-	if (w->depth == w->stack_cap) {
-		size_t cap = w->stack_cap ? w->stack_cap * 2 : 64;
-		frame *s = reallocarray(w->stack, cap, sizeof(*s));
-		if (!s) {
-			close(fd);
-			return -ENOMEM;
-		}
-		w->stack = s;
-		w->stack_cap = cap;
+	frame *s = sb_grow(w->stack, &w->stack_cap, w->depth, sizeof(*s), 64);
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
 	}
+	w->stack = s;
 	frame *f = &w->stack[w->depth];
 	memset(f, 0, sizeof(*f));
 	f->d = d;

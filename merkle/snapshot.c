@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "fileio.h"
+#include "buf.h"
 #include "json.h"
 #include "snapshot.h"
 
@@ -90,13 +91,10 @@ int sb_snapshot_list(sb_workspace *w, int64_t **ret_ids, size_t *ret_n, sb_error
 		/* "007.json" is not ours: ids are written without leading zeros. */
 		if (num[0] == '0' && num[1])
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			int64_t *p = realloc(ids, cap * sizeof(*ids));
-			if (!p)
-				return -ENOMEM;
-			ids = p;
-		}
+		int64_t *p = sb_grow(ids, &cap, n, sizeof(*ids), 32);
+		if (!p)
+			return -ENOMEM;
+		ids = p;
 		ids[n++] = id;
 	}
 	/* insertion sort is fine: lists are short and nearly sorted */

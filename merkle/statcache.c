@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fileio.h"
+#include "buf.h"
 #include "statcache-internal.h"
 
 #define NSEC 1000000000LL
@@ -231,14 +232,10 @@ static int add_room(sb_statcache *c, size_t size, size_t *ret_off)
 {
 	if (c->seq == UINT32_MAX)
 		return -EOVERFLOW;
-	if (c->n_add == c->cap_add) {
-		size_t cap = c->cap_add ? c->cap_add * 2 : 256;
-		added *v = reallocarray(c->addv, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		c->addv = v;
-		c->cap_add = cap;
-	}
+	added *v = sb_grow(c->addv, &c->cap_add, c->n_add, sizeof(*v), 256);
+	if (!v)
+		return -ENOMEM;
+	c->addv = v;
 	*ret_off = c->add.len;
 	return sb_buf_reserve(&c->add, size);
 }

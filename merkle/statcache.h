@@ -46,33 +46,35 @@
  * gave (excluded ones, sockets and over-long names too: the scan applies its
  * rules to each name as before), each still stat'ed by the scan.
  *
- * Format, little-endian. A base section, then zero or more delta sections:
+ * Two files, little-endian: the base <name> and a delta <name>.delta.
  *
  *   base:  "sbindex2" stamp:le64 count:le64 record*, then SHA-256 over the
  *          SHA-256 of each half of all that (the first half: the first
  *          floor(n/2) of its n bytes)
- *   delta: "sbindexd" stamp:le64 count:le64 record*, SHA-256 of the previous
- *          section's checksum followed by all that
+ *   delta: "sbindexd" stamp:le64 count:le64 base_sum:32 record*, then
+ *          SHA-256 of all that; base_sum is the base's checksum
  *   record: path_len:le32 dev:le64 ino:le64 mode:le32 size:le64 mtime_ns:le64
  *          ctime_ns:le64 id:32 path, and for a directory (S_IFDIR in mode)
  *          names_len:le32 names (sb_dirnames_pack; id is its tree's, or zero)
  *
- * Records of a section are sorted by path bytes, each path once. A delta
- * changes the records before it: a path's record replaces the earlier one,
- * a tombstone (mode 0, every other field zero) removes it. Only a
- * directory's path (the root's) or a tombstone's may be empty.
+ * Records of a file are sorted by path bytes, each path once. The delta
+ * changes the base's records: a path's record replaces the base's, a
+ * tombstone (mode 0, every other field zero) removes it. Only a directory's
+ * path (the root's) or a tombstone's may be empty.
  *
- * save appends a delta (what changed since the file was read: a re-scan that
- * found 100 changed files writes 100 records, not the whole file) while the
- * deltas stay small next to the base; otherwise it rewrites the file whole
- * (atomically). A base that fails any check discards the file whole (never
- * partly trusted): load returns SB_STATCACHE_CORRUPT with an empty cache,
- * sb_statcache_problem() says why. A delta that fails a check ends the file
- * there (a torn append: what precedes it is whole), and the next save
- * rewrites the file. The file is a cache: save does not fsync (a torn write
- * is caught by the checksums next time), and must be called with the
- * workspace locked — a stale "<name>.lock" left by a crash is removed first.
- * The file is never truncated in place (load maps it).
+ * save writes the delta anew (everything that differs from the base: a
+ * re-scan that found 100 changed files writes about 100 records, not the
+ * whole cache) while it stays under 1/16 of the base; otherwise it rewrites
+ * the base and removes the delta. Both are written atomically (temp file +
+ * rename). A base that fails any check discards both (never partly
+ * trusted): load returns SB_STATCACHE_CORRUPT with an empty cache,
+ * sb_statcache_problem() says why. A delta that fails a check, or names
+ * another base (one left behind by a crash between a base rewrite and its
+ * removal), is dropped whole: the base alone was a whole generation when
+ * written. The files are a cache: save does not fsync (a torn write is
+ * caught by the checksums next time), and must be called with the
+ * workspace locked — a stale "<name>.lock" left by a crash is removed
+ * first. Neither file is truncated in place (load maps them).
  *
  * lookup, record and the _dir calls may be called from several threads at
  * once; begin, save and free may not overlap anything else.
@@ -218,8 +220,8 @@ int sb_statcache_dir_set_tree(sb_statcache *c, const sb_statcache_dir *d, const 
 void sb_statcache_sort(sb_statcache *c);
 
 /*
- * Writes the new generation: a delta appended to the file it was loaded
- * from, or the whole file (atomically). When every record equals a loaded
+ * Writes the new generation: the delta against the base it was loaded
+ * from, or the base whole (see the format above). When every record equals a loaded
  * one that was already trusted (none new, changed, removed or racily clean),
  * nothing is written: the file on disk already says all of it.
  */

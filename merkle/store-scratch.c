@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store-internal.h"
+#include "buf.h"
 
 typedef struct scratch_obj {
 	sb_id id;
@@ -48,14 +49,10 @@ static const scratch_obj *find(const sb_scratch *sc, const sb_id *id)
 
 static int grow(sb_scratch *sc)
 {
-	if (sc->n == sc->cap) {
-		size_t cap = sc->cap ? sc->cap * 2 : 64;
-		scratch_obj *v = reallocarray(sc->objs, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		sc->objs = v;
-		sc->cap = cap;
-	}
+	scratch_obj *v = sb_grow(sc->objs, &sc->cap, sc->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	sc->objs = v;
 	return sb_idtab_reserve(&sc->idx, sc->n, sc->objs, sizeof(*sc->objs));
 }
 

@@ -74,17 +74,13 @@ void sb_store__zctx_put(sb_store *s, sb_zctx *z)
 		z->cap = 0;
 	}
 	pthread_mutex_lock(&s->pool_lock);
-	if (s->n_pool == s->cap_pool) {
-		size_t nc = s->cap_pool ? s->cap_pool * 2 : 8;
-		sb_zctx **np = realloc(s->pool, nc * sizeof(*np));
-		if (!np) {
-			pthread_mutex_unlock(&s->pool_lock);
-			zctx_free(z);
-			return;
-		}
-		s->pool = np;
-		s->cap_pool = nc;
+	sb_zctx **np = sb_grow(s->pool, &s->cap_pool, s->n_pool, sizeof(*np), 8);
+	if (!np) {
+		pthread_mutex_unlock(&s->pool_lock);
+		zctx_free(z);
+		return;
 	}
+	s->pool = np;
 	s->pool[s->n_pool++] = z;
 	pthread_mutex_unlock(&s->pool_lock);
 }
@@ -98,14 +94,10 @@ static const sb_entry *w_lookup(sb_store *s, const sb_id *id)
 /* Room for one more own entry, taken before the record is written. */
 static int w_reserve(sb_store *s)
 {
-	if (s->n_w == s->cap_w) {
-		size_t nc = s->cap_w ? s->cap_w * 2 : 1024;
-		sb_entry *ne = realloc(s->w_ents, nc * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		s->w_ents = ne;
-		s->cap_w = nc;
-	}
+	sb_entry *ne = sb_grow(s->w_ents, &s->cap_w, s->n_w, sizeof(*ne), 1024);
+	if (!ne)
+		return -ENOMEM;
+	s->w_ents = ne;
 	return sb_idtab_reserve(&s->w_idx, s->n_w, s->w_ents, sizeof(*s->w_ents));
 }
 
@@ -183,7 +175,6 @@ int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_err
 	s->flags = flags;
 	s->pack_max = SB_PACK_MAX_SIZE;
 	sb_idtab_init(&s->w_idx);
-	sb_objcache_init(&s->trees, SB_STORE_TREE_CACHE);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->flush_lock, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
@@ -448,11 +439,11 @@ static void cache_tree(sb_store *s, const sb_entry *e, const void *data, size_t 
 void sb_store_keep_trees(sb_store *s, bool on)
 {
 	pthread_mutex_lock(&s->lock);
-	s->keep_trees = on;
-	if (!on) {
-		sb_objcache_release(&s->trees);
+	if (on && !s->keep_trees)
 		sb_objcache_init(&s->trees, SB_STORE_TREE_CACHE);
-	}
+	if (!on)
+		sb_objcache_release(&s->trees);
+	s->keep_trees = on;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -645,6 +636,7 @@ int sb_store_get(sb_store *s, const sb_id *id, sb_obj_type want, sb_obj_type *re
 	}
 	if (s->keep_trees && (!want || want == SB_OBJ_TREE) &&
 	    sb_objcache_get(&s->trees, id, ret_data, ret_len) == 0) {
+		s->stats.cache_hits++;
 		pthread_mutex_unlock(&s->lock);
 		__atomic_add_fetch(&s->stats.objects_read, 1, __ATOMIC_RELAXED);
 		if (ret_type)
@@ -878,7 +870,7 @@ void sb_store_get_stats(sb_store *s, sb_store_stats *ret)
 	ret->objects_written = s->stats.objects_written;
 	ret->objects_deduped = s->stats.objects_deduped;
 	ret->bytes_written = s->stats.bytes_written;
-	ret->cache_hits = s->trees.hits;
+	ret->cache_hits = s->stats.cache_hits;
 	pthread_mutex_unlock(&s->lock);
 	ret->objects_read = __atomic_load_n(&s->stats.objects_read, __ATOMIC_RELAXED);
 }

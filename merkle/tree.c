@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tree.h"
+#include "buf.h"
 
 #define TREE_MAGIC     "sbtree1\n"
 #define TREE_MAGIC_LEN 8
@@ -50,14 +51,10 @@ int sb_tree_entry_copy(const sb_tree_entry *src, sb_tree_entry *ret)
 
 sb_tree_entry *sb_tree_add(sb_tree *t, const char *name, size_t name_len)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		sb_tree_entry *v = reallocarray(t->v, cap, sizeof(*v));
-		if (!v)
-			return NULL;
-		t->v = v;
-		t->cap = cap;
-	}
+	sb_tree_entry *v = sb_grow(t->v, &t->cap, t->n, sizeof(*v), 16);
+	if (!v)
+		return NULL;
+	t->v = v;
 	char *copy = malloc(name_len + 1);
 	if (!copy)
 		return NULL;

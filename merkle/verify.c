@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "store-internal.h"
+#include "buf.h"
 
 /*
  * Verification reads the indexes from disk afresh rather than trusting the
@@ -67,16 +68,12 @@ static int list_indexes(int packs_fd, char (**ret)[SB_PACK_NAME_LEN + 1], size_t
 			errno = 0;
 			continue;
 		}
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			void *nn = realloc(names, nc * sizeof(*names));
-			if (!nn) {
-				free(names);
-				return sb_error_errno(err, ENOMEM, "list store indexes");
-			}
-			names = nn;
-			cap = nc;
+		void *nn = sb_grow(names, &cap, n, sizeof(*names), 16);
+		if (!nn) {
+			free(names);
+			return sb_error_errno(err, ENOMEM, "list store indexes");
 		}
+		names = nn;
 		memcpy(names[n++], stem, sizeof(stem));
 		errno = 0;
 	}

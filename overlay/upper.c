@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "overlay.h"
+#include "buf.h"
 
 #ifndef SYS_listxattrat
 #define SYS_listxattrat 465
@@ -272,15 +273,12 @@ static int slurp(int fd, bool plain, entry **ret, size_t *ret_n)
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			entry *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
+		entry *nv = sb_grow(v, &cap, n, sizeof(*v), 32);
+		if (!nv) {
+			r = -ENOMEM;
+			break;
 		}
+		v = nv;
 		entry *e = &v[n];
 		e->len = strlen(de->d_name);
 		e->name = strdup(de->d_name);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cgroup-internal.h"
+#include "buf.h"
 #include "fileio.h"
 
 #define CG_FILE_MAX (16u << 20)
@@ -128,14 +129,10 @@ static bool pidset_add(struct sb_cgroup__pidset *set, pid_t pid)
 	for (size_t i = 0; i < set->n; i++)
 		if (set->v[i] == pid)
 			return false;
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 64;
-		pid_t *v = realloc(set->v, cap * sizeof(*v));
-		if (!v)
-			return true; /* only the count suffers */
-		set->v = v;
-		set->cap = cap;
-	}
+	pid_t *v = sb_grow(set->v, &set->cap, set->n, sizeof(*v), 64);
+	if (!v)
+		return true; /* only the count suffers */
+	set->v = v;
 	set->v[set->n++] = pid;
 	return true;
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "sandbox-internal.h"
+#include "buf.h"
 
 extern char **environ;
 
@@ -45,16 +46,12 @@ static int envv_set(envv *e, const char *kv, size_t kv_len)
 			e->v[i] = copy;
 			return 0;
 		}
-	if (e->n + 2 > e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 16;
-		char **v = realloc(e->v, cap * sizeof(*v));
-		if (!v) {
-			free(copy);
-			return -ENOMEM;
-		}
-		e->v = v;
-		e->cap = cap;
+	char **v = sb_grow(e->v, &e->cap, e->n + 1, sizeof(*v), 16); /* and the NULL */
+	if (!v) {
+		free(copy);
+		return -ENOMEM;
 	}
+	e->v = v;
 	e->v[e->n++] = copy;
 	e->v[e->n] = NULL;
 	return 0;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mountplan.h"
+#include "buf.h"
 
 static const char *const default_secrets[] = {
     ".ssh",
@@ -101,16 +102,12 @@ static const char *keep(sb_mountplan *p, char *s)
 {
 	if (!s)
 		return NULL;
-	if (p->n_strs == p->cap_strs) {
-		size_t cap = p->cap_strs ? p->cap_strs * 2 : 32;
-		char **v = realloc(p->strs, cap * sizeof(*v));
-		if (!v) {
-			free(s);
-			return NULL;
-		}
-		p->strs = v;
-		p->cap_strs = cap;
+	char **v = sb_grow(p->strs, &p->cap_strs, p->n_strs, sizeof(*v), 32);
+	if (!v) {
+		free(s);
+		return NULL;
 	}
+	p->strs = v;
 	p->strs[p->n_strs++] = s;
 	return s;
 }
@@ -135,14 +132,10 @@ static int add(sb_mountplan *p, sb_mop_kind kind, unsigned flags, uint64_t attr,
 {
 	if (!dst || (src == NULL && (kind == SB_MOP_BIND || kind == SB_MOP_SYMLINK)))
 		return -ENOMEM; /* a failed join() */
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
-		sb_mop *v = realloc(p->ops, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		p->ops = v;
-		p->cap = cap;
-	}
+	sb_mop *v = sb_grow(p->ops, &p->cap, p->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	p->ops = v;
 	p->ops[p->n++] = (sb_mop){kind, flags, attr, mflags, src, dst, data, what};
 	return 0;
 }

@@ -35,6 +35,22 @@ int sb_buf_reserve(sb_buf *b, size_t extra)
 	return 0;
 }
 
+void *sb_grow(void *v, size_t *cap, size_t n, size_t elem, size_t min)
+{
+	if (n < *cap)
+		return v;
+	size_t nc = *cap ? *cap : min;
+	while (nc <= n) {
+		if (nc > SIZE_MAX / 2)
+			return NULL;
+		nc *= 2;
+	}
+	void *p = reallocarray(v, nc, elem);
+	if (p)
+		*cap = nc;
+	return p;
+}
+
 int sb_buf_append(sb_buf *b, const void *data, size_t len)
 {
 	int r = sb_buf_reserve(b, len);

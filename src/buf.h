@@ -38,6 +38,20 @@ int sb_buf_put_u8(sb_buf *b, uint8_t v);
 int sb_buf_put_le16(sb_buf *b, uint16_t v);
 int sb_buf_put_le32(sb_buf *b, uint32_t v);
 int sb_buf_put_le64(sb_buf *b, uint64_t v);
+
+/*
+ * Room for element n of a growable array of elem-byte elements at v with
+ * *cap slots: v itself while n < *cap, else v reallocated to double the
+ * slots (min at first) with *cap updated. NULL on ENOMEM, when v and *cap
+ * are left as they were.
+ *
+ *   item *nv = sb_grow(a->v, &a->cap, a->n, sizeof(*nv), 64);
+ *   if (!nv)
+ *           return -ENOMEM;
+ *   a->v = nv;
+ *   a->v[a->n++] = x;
+ */
+void *sb_grow(void *v, size_t *cap, size_t n, size_t elem, size_t min);
 /* Hand the storage to the caller (NUL-terminated, may be NULL if empty). */
 char *sb_buf_steal(sb_buf *b, size_t *ret_len);
 void sb_buf_truncate(sb_buf *b, size_t len);

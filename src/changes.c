@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "changes.h"
+#include "buf.h"
 #include "macro.h"
 
 void sb_changes_init(sb_changes *c)
@@ -20,14 +21,10 @@ void sb_changes_release(sb_changes *c)
 
 sb_change *sb_changes_add(sb_changes *c, const char *path, size_t path_len)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		sb_change *v = realloc(c->v, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		c->v = v;
-		c->cap = cap;
-	}
+	sb_change *v = sb_grow(c->v, &c->cap, c->n, sizeof(*v), 16);
+	if (!v)
+		return NULL;
+	c->v = v;
 	char *p = malloc(path_len + 1);
 	if (!p)
 		return NULL;

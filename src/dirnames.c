@@ -41,15 +41,12 @@ int sb_dirnames_read(int fd, sb_dirnames *ret)
 			const char *nm = de->d_name;
 			if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				size_t *o = reallocarray(off, cap, sizeof(*o));
-				if (!o) {
-					r = -ENOMEM;
-					break;
-				}
-				off = o;
+			size_t *o = sb_grow(off, &cap, n, sizeof(*o), 64);
+			if (!o) {
+				r = -ENOMEM;
+				break;
 			}
+			off = o;
 			off[n++] = names.len;
 			r = sb_buf_putc(&names, (char)de->d_type);
 			if (r >= 0)

@@ -187,6 +187,17 @@ int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err)
 	return r;
 }
 
+static bool ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+bool sb_stat_unchanged(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       ts_eq(&a->st_mtim, &b->st_mtim) && ts_eq(&a->st_ctim, &b->st_ctim);
+}
+
 int64_t sb_ns_from_timespec(const struct timespec *ts)
 {
 	int64_t ns;
@@ -194,6 +205,13 @@ int64_t sb_ns_from_timespec(const struct timespec *ts)
 	    __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, &ns))
 		return ts->tv_sec < 0 ? INT64_MIN : INT64_MAX;
 	return ns;
+}
+
+int64_t sb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return sb_ns_from_timespec(&ts);
 }
 
 struct timespec sb_timespec_from_ns(int64_t ns)

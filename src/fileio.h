@@ -67,6 +67,14 @@ int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err);
 #define SB_NSEC 1000000000LL
 int64_t sb_ns_from_timespec(const struct timespec *ts);
 struct timespec sb_timespec_from_ns(int64_t ns);
+/* The wall clock (CLOCK_REALTIME) in the same unit, to compare with file times. */
+int64_t sb_now_ns(void);
+
+/*
+ * Whether two stats of one open file show it unchanged in between: same
+ * inode, size, mtime and ctime (how a read is known to be stable).
+ */
+bool sb_stat_unchanged(const struct stat *a, const struct stat *b);
 
 /* fsync a directory given as (dir_fd, name); name may be "." */
 int sb_fsync_dir_at(int dir_fd, const char *name);

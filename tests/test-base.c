@@ -62,6 +62,29 @@ TEST(buf_grows_and_encodes)
 	ASSERT_TRUE(b.data == NULL);
 }
 
+/* sb_grow: room for element n, doubling from min, contents kept; failure changes nothing. */
+TEST(array_grows_by_doubling_and_fails_cleanly)
+{
+	int *v = NULL;
+	size_t cap = 0;
+	for (size_t n = 0; n < 1000; n++) {
+		int *nv = sb_grow(v, &cap, n, sizeof(*v), 8);
+		ASSERT_TRUE(nv);
+		v = nv;
+		v[n] = (int)n;
+		ASSERT_TRUE(cap > n);
+		ASSERT_TRUE(cap == 8 || (cap & (cap - 1)) == 0); /* 8, 16, ... 1024 */
+	}
+	ASSERT_EQ(cap, 1024);
+	for (size_t n = 0; n < 1000; n++)
+		ASSERT_EQ(v[n], (int)n);
+	ASSERT_TRUE(sb_grow(v, &cap, 5, sizeof(*v), 8) == v); /* room already */
+	ASSERT_TRUE(sb_grow(v, &cap, SIZE_MAX / 2, sizeof(*v), 8) == NULL);
+	ASSERT_EQ(cap, 1024);
+	ASSERT_EQ(v[999], 999);
+	free(v);
+}
+
 TEST(error_messages_quote_hostile_bytes)
 {
 	sb_error err = SB_ERROR_INIT;
