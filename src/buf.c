@@ -45,7 +45,9 @@ void *sb_grow(void *v, size_t *cap, size_t n, size_t elem, size_t min)
 			return NULL;
 		nc *= 2;
 	}
-	void *p = reallocarray(v, nc, elem);
+	if (nc > SIZE_MAX / elem)
+		return NULL;
+	void *p = realloc(v, nc * elem);
 	if (p)
 		*cap = nc;
 	return p;
