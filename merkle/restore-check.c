@@ -93,6 +93,7 @@ static int hash_file(checker *ck, int dfd, const char *name, const struct stat *
 	if (fd < 0)
 		return sb_error_errno(ck->err, errno, "open '%s'", qpath(ck));
 	struct stat before, after;
+	int64_t read_ns = sb_coarse_now_ns(); /* before anything is read (sb_restore_record) */
 	if (fstat(fd, &before) < 0)
 		return sb_error_errno(ck->err, errno, "stat '%s'", qpath(ck));
 	if (!S_ISREG(before.st_mode) || before.st_ino != st->st_ino)
@@ -112,7 +113,7 @@ static int hash_file(checker *ck, int dfd, const char *name, const struct stat *
 	e->mtime_ns = sb_ns_from_timespec(&before.st_mtim);
 	if (ck->rehashed)
 		return sb_restore__rehashed_add(ck->rehashed, ck->path.data, ck->path.len, &before,
-						&e->id);
+						&e->id, read_ns);
 	return 0;
 }
 

@@ -82,6 +82,9 @@ int sb_restore__dir_done(sb_restore__writers *w, sb_restore__dir *d, int ret, sb
 /* ---- what the check re-hashed (restore-record.c) ---- */
 
 int sb_restore__rehashed_new(sb_restore_rehashed **ret);
-/* The check read the file at path, stat'ed as st before, as id. -ENOMEM. */
+/*
+ * The check read the file at path, fstat'ed as st before, as id; the read
+ * began once the coarse clock said read_ns. -ENOMEM.
+ */
 int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t len,
-			     const struct stat *st, const sb_id *id);
+			     const struct stat *st, const sb_id *id, int64_t read_ns);

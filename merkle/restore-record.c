@@ -3,10 +3,12 @@
  * What a restore's check re-hashed, and its entry into the stat cache
  * afterwards (restore.h: sb_restore_record). The check runs right after the
  * writes, while the coarse clock stamps come from may still be at or before
- * the files' timestamps: its own stats cannot make records (statcache.h:
- * racily clean). Reading each file once more after the stamp costs less
- * than sleeping until the clock has passed the writes before the check,
- * which the check's own duration now mostly covers.
+ * the files' timestamps: a file the check read within the clock tick of its
+ * last change is racily clean, and its read cannot make its record
+ * (statcache.h). Reading such a file once more after the stamp costs less
+ * than sleeping until the clock has passed the writes before the check; the
+ * others (most: the check takes a few ticks, and the writes before it more)
+ * are recorded as the check read them.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,7 +23,8 @@
 
 typedef struct rehash {
 	size_t off, len; /* of its path in paths */
-	uint64_t ino;
+	sb_statcache_key key;
+	int64_t read_ns;
 	sb_id id;
 } rehash;
 
@@ -47,7 +50,7 @@ void sb_restore_rehashed_free(sb_restore_rehashed *r)
 }
 
 int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t len,
-			     const struct stat *st, const sb_id *id)
+			     const struct stat *st, const sb_id *id, int64_t read_ns)
 {
 	rehash *v = sb_grow(r->v, &r->cap, r->n, sizeof(*v), 64);
 	if (!v)
@@ -59,16 +62,23 @@ int sb_restore__rehashed_add(sb_restore_rehashed *r, const char *path, size_t le
 		e = sb_buf_putc(&r->paths, '\0');
 	if (e < 0)
 		return e;
-	r->v[r->n++] = (rehash){.off = off, .len = len, .ino = (uint64_t)st->st_ino, .id = *id};
+	rehash *x = &r->v[r->n++];
+	*x = (rehash){.off = off, .len = len, .read_ns = read_ns, .id = *id};
+	sb_statcache_key_from_stat(st, &x->key);
 	return 0;
 }
 
 /*
- * Reads path again, as the scanner would; 1 when recorded, 0 when not (gone,
+ * Records path as the check read it, or when that read was racily clean,
+ * reads it again as the scanner would; 1 when recorded, 0 when not (gone,
  * replaced, changing, other content: the next scan hashes it), -ENOMEM.
  */
 static int record_one(int root_fd, const char *path, const rehash *x, sb_statcache *cache)
 {
+	if (!sb_statcache_key_racy(&x->key, x->read_ns)) {
+		int r = sb_statcache_record(cache, path, x->len, &x->key, &x->id);
+		return r < 0 ? r : 1;
+	}
 	sb_error e = SB_ERROR_INIT;
 	_cleanup_close_ int fd =
 	    sb_open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK | O_NOATIME, 0, &e);
@@ -76,7 +86,7 @@ static int record_one(int root_fd, const char *path, const rehash *x, sb_statcac
 		fd = sb_open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK, 0, &e);
 	struct stat before, after;
 	if (fd < 0 || fstat(fd, &before) < 0 || !S_ISREG(before.st_mode) ||
-	    (uint64_t)before.st_ino != x->ino)
+	    (uint64_t)before.st_ino != x->key.ino)
 		return 0;
 	sb_id id;
 	uint64_t n = 0;

@@ -84,8 +84,9 @@
  * The files the check re-hashed can then go into a stat cache, so that the
  * next scan trusts them instead of hashing them again: sb_restore_record,
  * once the check has passed and the cache's stamp is past the writes
- * (sb_statcache_restamp_after). The check's own reads may precede the
- * stamp, so each file is read once more for its record:
+ * (sb_statcache_restamp_after). A file the check read within the clock
+ * tick of its last change is read once more for its record (racily clean:
+ * statcache.h); the others are recorded as the check read them:
  *
  *   t = CLOCK_REALTIME now                  right after sb_restore_run
  *   sb_restore_check(..., &rehashed, &root, ...)

@@ -95,6 +95,39 @@ void sb_scan__hash(scanner *sc, job *j)
 	close(fd);
 }
 
+job *sb_scan__dequeue(scanner *sc)
+{
+	job *j = sc->q_head;
+	sc->q_head = j->next;
+	if (!sc->q_head)
+		sc->q_tail = NULL;
+	sc->queued--;
+	return j;
+}
+
+void sb_scan__run(scanner *sc, job *j, unsigned level)
+{
+	if (j->tree) {
+		sb_scan__walk_subtree(sc, j, level);
+	} else {
+		sb_scan__hash(sc, j);
+		sb_scan__dirref_unref(j->ref);
+		j->ref = NULL;
+	}
+	pthread_mutex_lock(&sc->mu);
+	if (j->owner) {
+		j->next = j->owner->done_head;
+		j->owner->done_head = j;
+		pthread_cond_broadcast(&sc->child_cv);
+	} else {
+		j->next = sc->done_head;
+		sc->done_head = j;
+		if (++sc->n_done >= sc->wake_at)
+			pthread_cond_signal(&sc->done_cv);
+	}
+	pthread_mutex_unlock(&sc->mu);
+}
+
 void *sb_scan__worker(void *arg)
 {
 	scanner *sc = arg;
@@ -106,26 +139,10 @@ void *sb_scan__worker(void *arg)
 		sc->idle--;
 		if (!sc->q_head)
 			break;
-		job *j = sc->q_head;
-		sc->q_head = j->next;
-		if (!sc->q_head)
-			sc->q_tail = NULL;
-		sc->queued--;
+		job *j = sb_scan__dequeue(sc);
 		pthread_mutex_unlock(&sc->mu);
-
-		if (j->tree) {
-			sb_scan__walk_subtree(sc, j);
-		} else {
-			sb_scan__hash(sc, j);
-			sb_scan__dirref_unref(j->ref);
-			j->ref = NULL;
-		}
-
+		sb_scan__run(sc, j, 0);
 		pthread_mutex_lock(&sc->mu);
-		j->next = sc->done_head;
-		sc->done_head = j;
-		if (++sc->n_done >= sc->wake_at)
-			pthread_cond_signal(&sc->done_cv);
 	}
 	pthread_mutex_unlock(&sc->mu);
 	return NULL;

@@ -31,6 +31,12 @@
  * it would cost two context switches per file.
  */
 #define DRAIN_BATCH 64
+/*
+ * A nested walk that waits for the subtrees it handed over runs queued jobs
+ * meanwhile, each a level above it; a walk at this level hands nothing over,
+ * so it never waits, and a thread nests at most this many walks.
+ */
+#define MAX_HELP_LEVEL 4
 
 /* A directory fd shared by the walker's frame and the jobs queued from it. */
 typedef struct dirref {
@@ -63,8 +69,9 @@ typedef struct job {
 	struct job *next;
 	dnode *d;
 	size_t idx;
-	dirref *ref; /* file: its directory */
-	char *path;  /* relative, NUL-terminated; the name is its tail */
+	walker *owner; /* a nested walk that handed this subtree over; NULL: the caller's */
+	dirref *ref;   /* file: its directory */
+	char *path;    /* relative, NUL-terminated; the name is its tail */
 	size_t path_len, name_off;
 	off_t walk_size;
 	bool tree;	     /* walk the directory at tree_fd instead */
@@ -96,12 +103,15 @@ typedef struct scanner scanner;
 
 /*
  * One depth-first walk: the caller's (main), or a worker's walk of a subtree
- * handed to it (nested), which hashes its files itself and keeps its
- * warnings for the caller's thread to deliver.
+ * handed to it (nested), which hashes its files itself, keeps its warnings
+ * for the caller's thread to deliver, and may hand subtrees of its own over.
  */
 struct walker {
 	scanner *sc;
 	bool nested;
+	unsigned level;	    /* nested: walks below it on its thread (MAX_HELP_LEVEL) */
+	size_t outstanding; /* nested: subtrees handed over, not yet completed */
+	job *done_head;	    /* nested: those finished, under sc->mu */
 	sb_error *err;
 	sb_scan_stats stats;
 	int r;
@@ -125,6 +135,7 @@ struct scanner {
 
 	pthread_mutex_t mu; /* the two lists and the counts below, idle, stop */
 	pthread_cond_t work_cv, done_cv;
+	pthread_cond_t child_cv; /* a subtree a nested walk handed over is done */
 	job *q_head, *q_tail, *done_head;
 	size_t inflight, queued;
 	size_t n_done;	/* jobs on the done list */
@@ -152,8 +163,17 @@ void sb_scan__dirref_unref(dirref *ref);
 /* Reads and stores a file job's content. Any thread. */
 void sb_scan__hash(scanner *sc, job *j);
 
-/* Walks a tree job's subtree (scan.c). A worker thread. */
-void sb_scan__walk_subtree(scanner *sc, job *j);
+/* Walks a tree job's subtree as a walk at level (scan.c). A worker thread. */
+void sb_scan__walk_subtree(scanner *sc, job *j, unsigned level);
+
+/* Takes the first queued job; sc->mu held and the queue not empty. */
+job *sb_scan__dequeue(scanner *sc);
+
+/*
+ * Runs a job taken off the queue (sc->mu not held), a tree job as a walk at
+ * level, and hands it back to the walker that queued it.
+ */
+void sb_scan__run(scanner *sc, job *j, unsigned level);
 
 /* A worker thread: takes jobs from sc's queue until sc->stop. */
 void *sb_scan__worker(void *arg);

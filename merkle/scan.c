@@ -3,8 +3,11 @@
  * One walking thread (the caller's) and N worker threads, which hash files
  * and, when idle, walk whole subtrees the walker hands them (a tree job: a
  * nested walker with its own frames, fd share and stats, hashing its files
- * itself so no worker ever waits on another; its warnings are kept for the
+ * itself rather than queueing them for another worker; its warnings are kept for the
  * caller's thread, and its root id fills the parent's entry on completion).
+ * A nested walk hands subtrees over in the same way, and completes them
+ * itself: they come back on its own list, and before it ends it waits for
+ * them, running queued jobs meanwhile (drain_own).
  *
  * The walker reads each directory's names whole (getdents64) and sorts them,
  * or takes them from the stat cache when the directory is as it was when
@@ -219,10 +222,12 @@ static int complete(walker *w, job *j)
 			add_stats(&w->stats, &j->nested->stats);
 	}
 	if (j->r < 0) {
-		if (j->r != -ECANCELED && w->r >= 0) {
+		/* the failure that set off the cancellations is the one to report */
+		if (j->r != -ECANCELED && (w->r >= 0 || w->r == -ECANCELED)) {
 			if (j->err)
 				*w->err = *j->err;
-			fail(w, j->r);
+			w->r = j->r;
+			atomic_store(&w->sc->abort, true);
 		}
 		e->type = SB_FT_NONE;
 	} else if (j->tree) {
@@ -273,13 +278,48 @@ static void progress(walker *w)
 }
 
 /*
+ * A nested walk's drain: completes the subtrees it handed over that are
+ * done, first waiting (wait) for one. While it waits it runs queued jobs
+ * itself, so no thread idles on another's walk and none can wait forever:
+ * what it waits for is queued (it runs it) or running (and, being deeper,
+ * finishes).
+ */
+static int drain_own(walker *w, bool wait)
+{
+	scanner *sc = w->sc;
+	if (w->outstanding == 0)
+		return w->r;
+	pthread_mutex_lock(&sc->mu);
+	while (wait && !w->done_head) {
+		if (sc->q_head) {
+			job *j = sb_scan__dequeue(sc);
+			pthread_mutex_unlock(&sc->mu);
+			sb_scan__run(sc, j, w->level + 1);
+			pthread_mutex_lock(&sc->mu);
+		} else {
+			pthread_cond_wait(&sc->child_cv, &sc->mu);
+		}
+	}
+	job *list = w->done_head;
+	w->done_head = NULL;
+	pthread_mutex_unlock(&sc->mu);
+	while (list) {
+		job *next = list->next;
+		w->outstanding--;
+		complete(w, list);
+		list = next;
+	}
+	return w->r;
+}
+
+/*
  * Completes every finished job, first waiting (want > 0) until want of them,
  * or all those in flight, have finished.
  */
 static int drain(walker *w, size_t want)
 {
 	if (w->nested)
-		return w->r;
+		return drain_own(w, want > 0);
 	pthread_mutex_lock(&w->sc->mu);
 	/* Only the walker lowers inflight, so need holds while it waits. */
 	size_t need = MIN(want, w->sc->inflight);
@@ -322,6 +362,10 @@ static int drain(walker *w, size_t want)
 
 static void queue(walker *w, job *j)
 {
+	if (w->nested) {
+		j->owner = w;
+		w->outstanding++;
+	}
 	pthread_mutex_lock(&w->sc->mu);
 	j->next = NULL;
 	if (w->sc->q_tail)
@@ -329,7 +373,8 @@ static void queue(walker *w, job *j)
 	else
 		w->sc->q_head = j;
 	w->sc->q_tail = j;
-	w->sc->inflight++;
+	if (!w->nested)
+		w->sc->inflight++;
 	w->sc->queued++;
 	pthread_cond_signal(&w->sc->work_cv);
 	pthread_mutex_unlock(&w->sc->mu);
@@ -542,14 +587,17 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 /*
  * Whether to give a directory to a worker rather than enter it: when one
  * is idle. A re-scan of an unchanged tree is nearly all metadata system
- * calls, so the walk itself is spread over the cores this way.
+ * calls, so the walk itself is spread over the cores this way; and since a
+ * walk handed over may hand over in turn, a worker that finished its part
+ * takes a share of the largest one still going (node_modules, say).
  */
-static bool want_helper(scanner *sc)
+static bool want_helper(walker *w)
 {
-	if (!sc->share)
+	scanner *sc = w->sc;
+	if (!sc->share || w->level >= MAX_HELP_LEVEL)
 		return false;
 	pthread_mutex_lock(&sc->mu);
-	bool r = (size_t)sc->idle > sc->queued && sc->inflight < MAX_INFLIGHT;
+	bool r = (size_t)sc->idle > sc->queued && (w->nested || sc->inflight < MAX_INFLIGHT);
 	pthread_mutex_unlock(&sc->mu);
 	return r;
 }
@@ -635,7 +683,7 @@ static int visit_dir(walker *w, frame *f, const char *name, const struct stat *s
 	}
 	parent->pending++;
 	w->stats.dirs++;
-	if (!w->nested && want_helper(w->sc)) {
+	if (want_helper(w)) {
 		dnode_free(w, d);
 		return hand_over(w, parent, parent->tree.n - 1, fd, pfd >= 0);
 	}
@@ -866,10 +914,13 @@ static int walk(walker *w, int fd, bool path_only)
 		fail(w, r);
 	while (!w->nested && w->sc->inflight > 0)
 		drain(w, DRAIN_BATCH);
+	/* even after a failure: what was handed over points into w's dnodes */
+	while (w->nested && w->outstanding > 0)
+		drain(w, 1);
 	return w->r;
 }
 
-void sb_scan__walk_subtree(scanner *sc, job *j)
+void sb_scan__walk_subtree(scanner *sc, job *j, unsigned level)
 {
 	walker *w = calloc(1, sizeof(*w));
 	j->err = calloc(1, sizeof(*j->err));
@@ -880,6 +931,7 @@ void sb_scan__walk_subtree(scanner *sc, job *j)
 	}
 	*j->err = (sb_error)SB_ERROR_INIT;
 	walker_init(w, sc, true, sc->share);
+	w->level = level;
 	j->nested = w;
 	w->err = j->err;
 	w->depth0 = j->depth0;
@@ -924,6 +976,7 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sc->done_cv, &ca);
+	pthread_cond_init(&sc->child_cv, NULL);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&sc->abort, false);
 	atomic_init(&sc->open_dirs, 0);
@@ -987,6 +1040,7 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	pthread_mutex_destroy(&sc->mu);
 	pthread_cond_destroy(&sc->work_cv);
 	pthread_cond_destroy(&sc->done_cv);
+	pthread_cond_destroy(&sc->child_cv);
 	free(sc);
 	return r;
 }

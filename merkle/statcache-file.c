@@ -22,9 +22,12 @@
 /*
  * A save writes a delta while it stays under 1/DELTA_SHARE of the base, and
  * rewrites the base otherwise: each save and load then handles at most that
- * much beyond the base, and a base rewrite is rare.
+ * much beyond the base, and a base rewrite is rare. The records of a restore
+ * of 1000 files (their directories' names included) take ~400 KB: at 1/16
+ * of an 80k-file tree's 12 MB base, every other one rewrote all 12 MB
+ * (~20 ms); a delta of up to 3 MB costs a few ms to write and to load.
  */
-#define DELTA_SHARE 16
+#define DELTA_SHARE 4
 /* A base smaller than this is checksummed on one thread: a thread costs more. */
 #define SUM_THREAD_MIN (1u << 20)
 

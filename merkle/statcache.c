@@ -75,10 +75,9 @@ size_t sb_statcache_count(const sb_statcache *c)
 
 void sb_statcache_begin(sb_statcache *c)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	int64_t now = sb_coarse_now_ns();
 	sb_statcache__next_reset(c);
-	c->stamp = (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+	c->stamp = now;
 }
 
 void sb_statcache_set_stamp(sb_statcache *c, int64_t stamp_ns)
@@ -91,6 +90,11 @@ static bool racy(int64_t t, int64_t stamp)
 	if (t % NSEC == 0)
 		return t > stamp - 2 * NSEC;
 	return t >= stamp;
+}
+
+bool sb_statcache_key_racy(const sb_statcache_key *key, int64_t stamp_ns)
+{
+	return racy(key->mtime_ns, stamp_ns) || racy(key->ctime_ns, stamp_ns);
 }
 
 static bool rec_racy(const char *rec, int64_t stamp)
@@ -127,14 +131,13 @@ void sb_statcache_restamp_after(sb_statcache *c, int64_t written_ns)
 	 * than a tick when idle CPUs skipped ticks. Past a limit the wait is
 	 * given up: the files then only count as racy.
 	 */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	for (int i = 0; sb_ns_from_timespec(&ts) <= written_ns && i < RESTAMP_NAPS; i++) {
+	int64_t now = sb_coarse_now_ns();
+	for (int i = 0; now <= written_ns && i < RESTAMP_NAPS; i++) {
 		struct timespec nap = {0, RESTAMP_NAP_NS};
 		nanosleep(&nap, NULL);
-		clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+		now = sb_coarse_now_ns();
 	}
-	c->stamp = sb_ns_from_timespec(&ts);
+	c->stamp = now;
 	c->dirty = true;
 }
 

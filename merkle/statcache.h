@@ -64,7 +64,7 @@
  *
  * save writes the delta anew (everything that differs from the base: a
  * re-scan that found 100 changed files writes about 100 records, not the
- * whole cache) while it stays under 1/16 of the base; otherwise it rewrites
+ * whole cache) while it stays under 1/4 of the base; otherwise it rewrites
  * the base and removes the delta. Both are written atomically (temp file +
  * rename). A base that fails any check discards both (never partly
  * trusted): load returns SB_STATCACHE_CORRUPT with an empty cache,
@@ -147,6 +147,14 @@ void sb_statcache_restamp(sb_statcache *c);
  * that, which work done since may have covered already.
  */
 void sb_statcache_restamp_after(sb_statcache *c, int64_t written_ns);
+
+/*
+ * Whether a file whose lstat gave key is racily clean for a read of it that
+ * began once the coarse clock (CLOCK_REALTIME_COARSE) said stamp_ns: it may
+ * have changed since without its key changing. When not, that read's id may
+ * be recorded under key.
+ */
+bool sb_statcache_key_racy(const sb_statcache_key *key, int64_t stamp_ns);
 
 /* True with *ret_id when path is cached with exactly key and is not racily clean. */
 bool sb_statcache_lookup(const sb_statcache *c, const char *path, size_t len,

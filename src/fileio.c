@@ -214,6 +214,13 @@ int64_t sb_now_ns(void)
 	return sb_ns_from_timespec(&ts);
 }
 
+int64_t sb_coarse_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return sb_ns_from_timespec(&ts);
+}
+
 struct timespec sb_timespec_from_ns(int64_t ns)
 {
 	struct timespec ts = {.tv_sec = ns / SB_NSEC, .tv_nsec = ns % SB_NSEC};

@@ -69,6 +69,8 @@ int64_t sb_ns_from_timespec(const struct timespec *ts);
 struct timespec sb_timespec_from_ns(int64_t ns);
 /* The wall clock (CLOCK_REALTIME) in the same unit, to compare with file times. */
 int64_t sb_now_ns(void);
+/* The coarse wall clock (CLOCK_REALTIME_COARSE), which most file times come from. */
+int64_t sb_coarse_now_ns(void);
 
 /*
  * Whether two stats of one open file show it unchanged in between: same

@@ -14,6 +14,8 @@
 #include "sb-test-tree.h"
 #include "content.h"
 #include "export.h"
+#include "fileio.h"
+#include "restore-internal.h"
 #include "restore.h"
 #include "scan.h"
 #include "statcache.h"
@@ -277,9 +279,49 @@ TEST(check_work_follows_the_changes)
 	sb_store_free(s);
 }
 
+/* The files under ws that the stat cache trusts now, each checked against its content. */
+static size_t trusted_files(int root_fd, sb_statcache *c, const char *const *paths, size_t n)
+{
+	sb_error err = SB_ERROR_INIT;
+	size_t trusted = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		ASSERT_OK(fstatat(root_fd, paths[i], &st, AT_SYMLINK_NOFOLLOW));
+		sb_statcache_key key;
+		sb_statcache_key_from_stat(&st, &key);
+		sb_id id, want;
+		if (!sb_statcache_lookup(c, paths[i], strlen(paths[i]), &key, &id))
+			continue;
+		int fd = openat(root_fd, paths[i], O_RDONLY | O_CLOEXEC);
+		uint64_t size;
+		ASSERT_OK(sb_content_hash_fd(fd, &want, &size, &err));
+		close(fd);
+		if (!sb_id_eq(&id, &want))
+			sb_test_fail(__FILE__, __LINE__,
+				     "'%s' is trusted with another content's id", paths[i]);
+		trusted++;
+	}
+	return trusted;
+}
+
+/* Saves c into area/index and loads it back, as the next scan would see it. */
+static sb_statcache *save_and_load(sb_statcache *c)
+{
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_EQ(sb_test_sh("mkdir -p area"), 0);
+	int area = open("area", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(sb_statcache_save(c, area, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_statcache_load(area, "index", &c, &err), SB_STATCACHE_LOADED);
+	close(area);
+	return c;
+}
+
 /*
- * What the check re-hashed goes into the stat cache, each file read again:
- * one changed since the check is left out (its content may not be stored).
+ * What the check re-hashed goes into the stat cache: a file changed since
+ * the check is never trusted with its new stat (re-read and left out when
+ * the check's read was racily clean, else recorded under the stat the check
+ * saw, which no longer matches).
  */
 TEST(check_records_written_files_in_the_stat_cache)
 {
@@ -298,33 +340,67 @@ TEST(check_records_written_files_in_the_stat_cache)
 	/* a stamp past every file here: what was recorded is trusted on load */
 	sb_statcache_set_stamp(c, INT64_MAX / 2);
 	ASSERT_EQ(sb_test_sh("echo changed > ws/deep/a/b/c/file"), 0);
-	ASSERT_EQ(sb_restore_record(rs.root_fd, rh, c), 5);
+	int n = sb_restore_record(rs.root_fd, rh, c);
 	sb_restore_rehashed_free(rh);
-	ASSERT_EQ(sb_test_sh("mkdir area"), 0);
-	int area = open("area", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_OK(sb_statcache_save(c, area, "index", &err));
-	sb_statcache_free(c);
-	ASSERT_EQ(sb_statcache_load(area, "index", &c, &err), SB_STATCACHE_LOADED);
 	/*
 	 * written: src/f1, src/f4, deep/a/b/c/file (changed since), old/x/o;
 	 * re-hashed after their chmod and touch: src/f2, src/f5
 	 */
-	ASSERT_EQ(sb_statcache_count(c), 5);
-	struct stat st;
-	ASSERT_OK(fstatat(rs.root_fd, "src/f4", &st, AT_SYMLINK_NOFOLLOW));
-	sb_statcache_key key;
-	sb_statcache_key_from_stat(&st, &key);
-	sb_id id, want;
-	ASSERT_TRUE(sb_statcache_lookup(c, "src/f4", 6, &key, &id));
-	int f4 = openat(rs.root_fd, "src/f4", O_RDONLY | O_CLOEXEC);
-	uint64_t size;
-	ASSERT_OK(sb_content_hash_fd(f4, &want, &size, &err));
-	ASSERT_TRUE(sb_id_eq(&id, &want));
-	close(f4);
+	ASSERT_TRUE(n == 5 || n == 6);
+	c = save_and_load(c);
+	ASSERT_EQ(sb_statcache_count(c), (size_t)n);
+	const char *same[] = {"src/f1", "src/f2", "src/f4", "src/f5", "old/x/o"};
+	ASSERT_EQ(trusted_files(rs.root_fd, c, same, ARRAY_SIZE(same)), ARRAY_SIZE(same));
+	const char *changed[] = {"deep/a/b/c/file"};
+	ASSERT_EQ(trusted_files(rs.root_fd, c, changed, 1), 0);
 	sb_statcache_free(c);
-	close(area);
 	done(&rs);
 	sb_store_free(s);
+}
+
+/*
+ * A read that began after the file's last change (by the coarse clock) is
+ * recorded as read; a racily clean one is read again, and left out when the
+ * file no longer holds what the check read.
+ */
+TEST(record_reads_again_only_racily_clean_reads)
+{
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_EQ(sb_test_sh("mkdir ws && for f in after racy racy-changed after-changed; do "
+			     "echo $f > ws/$f; done"),
+		  0);
+	int root_fd = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(root_fd);
+	const char *names[] = {"after", "racy", "racy-changed", "after-changed"};
+	sb_restore_rehashed *rh;
+	ASSERT_OK(sb_restore__rehashed_new(&rh));
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		int fd = openat(root_fd, names[i], O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		ASSERT_OK(fstat(fd, &st));
+		sb_id id;
+		uint64_t size;
+		ASSERT_OK(sb_content_hash_fd(fd, &id, &size, &err));
+		close(fd);
+		int64_t ctime = sb_ns_from_timespec(&st.st_ctim);
+		/* "after*": read a second after the change; the others within its tick */
+		int64_t read_ns = names[i][0] == 'a' ? ctime + SB_NSEC : ctime;
+		ASSERT_OK(
+		    sb_restore__rehashed_add(rh, names[i], strlen(names[i]), &st, &id, read_ns));
+	}
+	ASSERT_EQ(sb_test_sh("echo other > ws/racy-changed && echo other > ws/after-changed"), 0);
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	sb_statcache_set_stamp(c, INT64_MAX / 2);
+	/* after-changed is recorded under the stat it had, racy-changed not at all */
+	ASSERT_EQ(sb_restore_record(root_fd, rh, c), 3);
+	sb_restore_rehashed_free(rh);
+	c = save_and_load(c);
+	ASSERT_EQ(sb_statcache_count(c), 3);
+	ASSERT_EQ(trusted_files(root_fd, c, names, 2), 2);
+	ASSERT_EQ(trusted_files(root_fd, c, names + 2, 2), 0);
+	sb_statcache_free(c);
+	close(root_fd);
 }
 
 /*

@@ -675,6 +675,71 @@ TEST(parallel_walk_gives_the_same_tree)
 }
 
 /*
+ * One subtree much larger than the rest (node_modules beside src): the walk
+ * of it, handed to a worker, hands its own subtrees to the workers that went
+ * idle, and so on; whatever the split, the tree is the same, and a failure
+ * deep inside ends the scan with it, every handed-over walk completed (the
+ * sanitizer builds see a walk outliving its parent's directory nodes).
+ */
+static void lopsided_tree(void)
+{
+	ASSERT_EQ(
+	    sb_test_sh("mkdir -p ws/a && echo a > ws/a/f && cd ws && for i in $(seq 1 40); do "
+		       "for j in 1 2 3; do mkdir -p big/s$i/t$j/u && echo $i$j > big/s$i/t$j/f "
+		       "&& echo u > big/s$i/t$j/u/g; done; done"),
+	    0);
+}
+
+TEST(walks_handed_over_hand_over_again)
+{
+	lopsided_tree();
+	sleep_ms(50); /* older than the first scan's stamp, by more than a clock tick */
+	sb_store *s = open_store();
+	sb_id r1, rn;
+	sb_scan_stats s1, sn;
+	char *w1, *wn;
+	scan_threads(s, NULL, NULL, 1, &r1, &s1, &w1);
+	ASSERT_EQ(s1.files, 1 + 40 * 3 * 2);
+	sb_statcache *c;
+	ASSERT_OK(sb_statcache_new(&c));
+	for (int pass = 0; pass < 6; pass++) {
+		scan_threads(s, pass & 1 ? c : NULL, NULL, 2 << (pass / 2), &rn, &sn, &wn);
+		ASSERT_TRUE(sb_id_eq(&r1, &rn));
+		ASSERT_EQ(sn.files, s1.files);
+		ASSERT_EQ(sn.dirs, s1.dirs);
+		ASSERT_STREQ(wn, w1);
+		free(wn);
+	}
+	free(w1);
+	sb_statcache_free(c);
+	sb_store_free(s);
+}
+
+TEST(failure_inside_a_walk_handed_over_twice)
+{
+	if (!sb_test_is_root())
+		SB_SKIP("needs root to switch to an unprivileged user");
+	lopsided_tree();
+	ASSERT_EQ(sb_test_sh("chmod 0 ws/big/s33/t2 && mkdir store && chown 65534 store"), 0);
+	ASSERT_OK(setgroups(0, NULL));
+	ASSERT_OK(setresgid(65534, 65534, 65534));
+	ASSERT_OK(setresuid(65534, 65534, 65534));
+	sb_store *s = open_store();
+	for (int threads = 2; threads <= 16; threads *= 2) {
+		sb_error err = SB_ERROR_INIT;
+		int fd = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ASSERT_OK(fd);
+		sb_scan_opts o = {.threads = threads, .warn = collect_warning};
+		sb_id root;
+		ASSERT_ERR(sb_scan_run(s, fd, &o, &root, NULL, &err), -EACCES);
+		close(fd);
+		if (!strstr(err.msg, "big/s33/t2"))
+			sb_test_fail(__FILE__, __LINE__, "%d threads: %s", threads, err.msg);
+	}
+	sb_store_free(s);
+}
+
+/*
  * A writer rewrites a file while it is scanned again and again. Whatever the
  * scanner records must be exactly what it stored: the entry's size equals the
  * stored length, and the stored bytes hash back to the entry's id. Once the
