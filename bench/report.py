@@ -26,7 +26,7 @@ ROWS = [
     ("2 store", "first snapshot", "s2.snap_first", "s2.git_first", "git add -A && commit",
      "ratio", None, MS),
     ("2 store", "first snapshot", "s2.snap_first", "s2.tarzstd_first",
-     "tar | zstd -1 -T0 (no hashing, no index)", "ratio", None, MS),
+     "tar \\| zstd -1 -T0 (no hashing, no index)", "ratio", None, MS),
     ("2 store", "first snapshot, CPU time (user+sys)", "s2.snap_first.cpu", "s2.restic_first.cpu",
      "restic backup", "ratio", None, MS),
     ("2 store", "first snapshot, CPU time (user+sys)", "s2.snap_first.cpu", "s2.git_first.cpu",
