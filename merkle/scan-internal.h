@@ -157,6 +157,48 @@ static inline int64_t sb_scan__ts_ns(const struct timespec *ts)
 	return sb_ns_from_timespec(ts);
 }
 
+/* ---- scan.c: the walk ---- */
+
+/* Records r as w's failure unless it has one, and stops every walk. Returns r. */
+int sb_scan__fail(walker *w, int r);
+
+/* A warning about path: given to the caller's callback now, or kept by a nested walk. */
+void sb_scan__warn(walker *w, const char *path, const char *why);
+
+/* Encodes and stores every finished directory from d upwards. */
+int sb_scan__finalize(walker *w, dnode *d);
+
+/* Frees what w holds (frames, directory nodes, buffers); not w itself. */
+void sb_scan__walker_release(walker *w);
+
+/* ---- scan-jobs.c: the queue, the walkers' side ---- */
+
+void sb_scan__job_free(job *j);
+
+/* Queues j: for a worker, or for anyone to run (a nested walk's). */
+void sb_scan__queue(walker *w, job *j);
+
+/*
+ * Whether to give a directory to a worker rather than enter it; then
+ * sb_scan__hand_over queues it (fd taken) as the entry idx of parent.
+ */
+bool sb_scan__want_helper(walker *w);
+int sb_scan__hand_over(walker *w, dnode *parent, size_t idx, int fd, bool path_only);
+
+/* The walker's side of a finished job: its entry filled in, its directory finalized. */
+int sb_scan__complete(walker *w, job *j);
+
+/*
+ * Completes every finished job of w, first waiting (want > 0) until want of
+ * them, or all those in flight, have finished. Returns w->r.
+ */
+int sb_scan__drain(walker *w, size_t want);
+
+/* The caller's progress callback, at most every 100 ms; the caller's walker only. */
+void sb_scan__progress(walker *w);
+
+/* ---- scan-hash.c: the workers ---- */
+
 /* Drops one reference; the last one closes the fd. Any thread. */
 void sb_scan__dirref_unref(dirref *ref);
 

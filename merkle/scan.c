@@ -59,7 +59,7 @@ static dirref *dirref_new(walker *w, int fd, bool path_only)
 	return ref;
 }
 
-static int fail(walker *w, int r)
+int sb_scan__fail(walker *w, int r)
 {
 	if (w->r >= 0)
 		w->r = r;
@@ -72,7 +72,7 @@ static const char *qpath(walker *w, const char *path, size_t len)
 	return sb_quote(w->qbuf, sizeof(w->qbuf), path, len);
 }
 
-static void warn(walker *w, const char *path, const char *why)
+void sb_scan__warn(walker *w, const char *path, const char *why)
 {
 	const sb_scan_opts *o = w->sc->o;
 	if (!o->warn)
@@ -84,7 +84,7 @@ static void warn(walker *w, const char *path, const char *why)
 	/* warn runs on the calling thread: keep it for the walker completing the job */
 	if (sb_buf_puts(&w->warnings, path) < 0 || sb_buf_putc(&w->warnings, '\0') < 0 ||
 	    sb_buf_puts(&w->warnings, why) < 0 || sb_buf_putc(&w->warnings, '\0') < 0)
-		fail(w, -ENOMEM);
+		sb_scan__fail(w, -ENOMEM);
 }
 
 static dnode *dnode_new(walker *w, dnode *parent, size_t parent_idx, const struct stat *st)
@@ -140,7 +140,7 @@ static int save_tree(walker *w, dnode *d, sb_id *ret_id)
 }
 
 /* Encodes and stores every finished directory from d upwards. */
-static int finalize(walker *w, dnode *d)
+int sb_scan__finalize(walker *w, dnode *d)
 {
 	while (d && d->walked && d->pending == 0) {
 		size_t k = 0;
@@ -159,7 +159,7 @@ static int finalize(walker *w, dnode *d)
 				sb_error_prefix(w->err, "directory '%s'",
 						qpath(w, p->tree.v[d->parent_idx].name,
 						      p->tree.v[d->parent_idx].name_len));
-			return fail(w, r);
+			return sb_scan__fail(w, r);
 		}
 		size_t idx = d->parent_idx;
 		dnode_free(w, d);
@@ -173,211 +173,6 @@ static int finalize(walker *w, dnode *d)
 		d = p;
 	}
 	return 0;
-}
-
-static void walker_release(walker *w);
-
-static void job_free(job *j)
-{
-	if (j->tree_fd >= 0)
-		close(j->tree_fd);
-	if (j->nested) {
-		walker_release(j->nested);
-		free(j->nested);
-	}
-	free(j->path);
-	free(j->err);
-	free(j);
-}
-
-static void add_stats(sb_scan_stats *to, const sb_scan_stats *s)
-{
-	to->files += s->files;
-	to->dirs += s->dirs;
-	to->symlinks += s->symlinks;
-	to->fifos += s->fifos;
-	to->skipped += s->skipped;
-	to->bytes += s->bytes;
-	to->files_hashed += s->files_hashed;
-	to->bytes_hashed += s->bytes_hashed;
-	to->cache_hits += s->cache_hits;
-	to->rereads += s->rereads;
-	to->dirs_listed += s->dirs_listed;
-}
-
-/* The walker's side of a finished job. */
-static int complete(walker *w, job *j)
-{
-	int r = 0;
-	sb_tree_entry *e = &j->d->tree.v[j->idx];
-	if (j->tree && j->nested) {
-		const sb_buf *b = &j->nested->warnings;
-		for (size_t at = 0; at < b->len;) {
-			const char *path = b->data + at;
-			const char *why = path + strlen(path) + 1;
-			warn(w, path, why);
-			at = (size_t)(why + strlen(why) + 1 - b->data);
-		}
-		if (j->r >= 0)
-			add_stats(&w->stats, &j->nested->stats);
-	}
-	if (j->r < 0) {
-		/* the failure that set off the cancellations is the one to report */
-		if (j->r != -ECANCELED && (w->r >= 0 || w->r == -ECANCELED)) {
-			if (j->err)
-				*w->err = *j->err;
-			w->r = j->r;
-			atomic_store(&w->sc->abort, true);
-		}
-		e->type = SB_FT_NONE;
-	} else if (j->tree) {
-		e->id = j->id;
-	} else if (j->gone) {
-		warn(w, j->path, j->gone_why);
-		e->type = SB_FT_NONE;
-		w->stats.files--;
-		w->stats.bytes -= (uint64_t)j->walk_size;
-	} else {
-		e->id = j->id;
-		e->size = j->size;
-		e->mode = (uint32_t)j->st.st_mode & 07777;
-		e->mtime_ns = sb_scan__ts_ns(&j->st.st_mtim);
-		w->stats.bytes += j->size - (uint64_t)j->walk_size;
-		w->stats.files_hashed++;
-		w->stats.bytes_hashed += j->bytes_read;
-		w->stats.rereads += j->reads - 1;
-		if (!j->stable) {
-			warn(w, j->path, "changed while being read; stored as last read");
-		} else if (w->sc->o->cache) {
-			sb_statcache_key key;
-			sb_statcache_key_from_stat(&j->st, &key);
-			r = sb_statcache_record(w->sc->o->cache, j->path, j->path_len, &key,
-						&j->id);
-			if (r < 0)
-				fail(w, r);
-		}
-	}
-	dnode *d = j->d;
-	d->pending--;
-	job_free(j);
-	if (r >= 0 && w->r >= 0)
-		r = finalize(w, d);
-	return r;
-}
-
-static void progress(walker *w)
-{
-	if (w->nested || !w->sc->o->progress)
-		return;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	if (sb_scan__ts_ns(&now) - w->sc->last_progress < NSEC / 10)
-		return;
-	w->sc->last_progress = sb_scan__ts_ns(&now);
-	w->sc->o->progress(w->sc->o->userdata, &w->stats);
-}
-
-/*
- * A nested walk's drain: completes the subtrees it handed over that are
- * done, first waiting (wait) for one. While it waits it runs queued jobs
- * itself, so no thread idles on another's walk and none can wait forever:
- * what it waits for is queued (it runs it) or running (and, being deeper,
- * finishes).
- */
-static int drain_own(walker *w, bool wait)
-{
-	scanner *sc = w->sc;
-	if (w->outstanding == 0)
-		return w->r;
-	pthread_mutex_lock(&sc->mu);
-	while (wait && !w->done_head) {
-		if (sc->q_head) {
-			job *j = sb_scan__dequeue(sc);
-			pthread_mutex_unlock(&sc->mu);
-			sb_scan__run(sc, j, w->level + 1);
-			pthread_mutex_lock(&sc->mu);
-		} else {
-			pthread_cond_wait(&sc->child_cv, &sc->mu);
-		}
-	}
-	job *list = w->done_head;
-	w->done_head = NULL;
-	pthread_mutex_unlock(&sc->mu);
-	while (list) {
-		job *next = list->next;
-		w->outstanding--;
-		complete(w, list);
-		list = next;
-	}
-	return w->r;
-}
-
-/*
- * Completes every finished job, first waiting (want > 0) until want of them,
- * or all those in flight, have finished.
- */
-static int drain(walker *w, size_t want)
-{
-	if (w->nested)
-		return drain_own(w, want > 0);
-	pthread_mutex_lock(&w->sc->mu);
-	/* Only the walker lowers inflight, so need holds while it waits. */
-	size_t need = MIN(want, w->sc->inflight);
-	if (w->sc->n_done < need)
-		w->sc->wake_at = need;
-	while (w->sc->n_done < need) {
-		/* wake now and then so progress keeps coming during long hashes */
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += NSEC / 10;
-		if (until.tv_nsec >= NSEC) {
-			until.tv_sec++;
-			until.tv_nsec -= NSEC;
-		}
-		if (pthread_cond_timedwait(&w->sc->done_cv, &w->sc->mu, &until) == ETIMEDOUT) {
-			pthread_mutex_unlock(&w->sc->mu);
-			progress(w);
-			pthread_mutex_lock(&w->sc->mu);
-		}
-	}
-	job *list = w->sc->done_head;
-	w->sc->done_head = NULL;
-	w->sc->n_done = 0;
-	w->sc->wake_at = SIZE_MAX;
-	pthread_mutex_unlock(&w->sc->mu);
-	size_t n = 0;
-	while (list) {
-		job *next = list->next;
-		complete(w, list);
-		list = next;
-		n++;
-	}
-	if (n) {
-		pthread_mutex_lock(&w->sc->mu);
-		w->sc->inflight -= n;
-		pthread_mutex_unlock(&w->sc->mu);
-	}
-	return w->r;
-}
-
-static void queue(walker *w, job *j)
-{
-	if (w->nested) {
-		j->owner = w;
-		w->outstanding++;
-	}
-	pthread_mutex_lock(&w->sc->mu);
-	j->next = NULL;
-	if (w->sc->q_tail)
-		w->sc->q_tail->next = j;
-	else
-		w->sc->q_head = j;
-	w->sc->q_tail = j;
-	if (!w->nested)
-		w->sc->inflight++;
-	w->sc->queued++;
-	pthread_cond_signal(&w->sc->work_cv);
-	pthread_mutex_unlock(&w->sc->mu);
 }
 
 static int open_dir_at(int dir_fd, const char *name)
@@ -496,16 +291,16 @@ static int pop(walker *w)
 	frame_release(w, f);
 	w->depth--;
 	if (r < 0)
-		return fail(w, r);
+		return sb_scan__fail(w, r);
 	d->walked = true;
-	return finalize(w, d);
+	return sb_scan__finalize(w, d);
 }
 
 /* Before opening one more directory: keep within the fd budget. */
 static int make_room(walker *w)
 {
 	while (!w->nested && atomic_load(w->open_dirs) >= w->budget && w->sc->inflight > 0) {
-		int r = drain(w, 1);
+		int r = sb_scan__drain(w, 1);
 		if (r < 0)
 			return r;
 	}
@@ -551,7 +346,7 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 	}
 	size_t idx = d->tree.n - 1;
 	while (!w->nested && w->sc->inflight >= MAX_INFLIGHT) {
-		int r = drain(w, DRAIN_BATCH);
+		int r = sb_scan__drain(w, DRAIN_BATCH);
 		if (r < 0)
 			return r;
 	}
@@ -574,55 +369,14 @@ static int visit_file(walker *w, frame *f, const char *name, const struct stat *
 	d->pending++;
 	j->tree_fd = -1;
 	if (!w->nested) {
-		queue(w, j);
+		sb_scan__queue(w, j);
 		return 0;
 	}
 	/* a worker's own walk: waiting on the other workers could deadlock them all */
 	sb_scan__hash(w->sc, j);
 	sb_scan__dirref_unref(j->ref);
 	j->ref = NULL;
-	return complete(w, j);
-}
-
-/*
- * Whether to give a directory to a worker rather than enter it: when one
- * is idle. A re-scan of an unchanged tree is nearly all metadata system
- * calls, so the walk itself is spread over the cores this way; and since a
- * walk handed over may hand over in turn, a worker that finished its part
- * takes a share of the largest one still going (node_modules, say).
- */
-static bool want_helper(walker *w)
-{
-	scanner *sc = w->sc;
-	if (!sc->share || w->level >= MAX_HELP_LEVEL)
-		return false;
-	pthread_mutex_lock(&sc->mu);
-	bool r = (size_t)sc->idle > sc->queued && (w->nested || sc->inflight < MAX_INFLIGHT);
-	pthread_mutex_unlock(&sc->mu);
-	return r;
-}
-
-static int hand_over(walker *w, dnode *parent, size_t idx, int fd, bool path_only)
-{
-	job *j = calloc(1, sizeof(*j));
-	if (!j) {
-		close(fd);
-		return -ENOMEM;
-	}
-	j->tree = true;
-	j->tree_fd = fd;
-	j->tree_path_only = path_only;
-	j->path = strndup(w->path.data, w->path.len);
-	if (!j->path) {
-		job_free(j);
-		return -ENOMEM;
-	}
-	j->path_len = w->path.len;
-	j->depth0 = w->depth0 + w->depth;
-	j->d = parent;
-	j->idx = idx;
-	queue(w, j);
-	return 0;
+	return sb_scan__complete(w, j);
 }
 
 /*
@@ -634,7 +388,7 @@ static int visit_dir(walker *w, frame *f, const char *name, const struct stat *s
 	if (st->st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
 		if (pfd >= 0)
 			close(pfd);
-		warn(w, w->path.data, "mount point of another filesystem: not entered");
+		sb_scan__warn(w, w->path.data, "mount point of another filesystem: not entered");
 		w->stats.skipped++;
 		return 0;
 	}
@@ -647,8 +401,8 @@ static int visit_dir(walker *w, frame *f, const char *name, const struct stat *s
 		fd = open_dir_at(f->ref->fd, name);
 		if (fd < 0) {
 			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
-				warn(w, w->path.data,
-				     "vanished or replaced during the scan; left out");
+				sb_scan__warn(w, w->path.data,
+					      "vanished or replaced during the scan; left out");
 				return 0;
 			}
 			return sb_error_errno(w->err, errno, "open directory '%s'",
@@ -662,7 +416,8 @@ static int visit_dir(walker *w, frame *f, const char *name, const struct stat *s
 		}
 		if (fst.st_dev != f->d->dev && !(w->sc->o->flags & SB_SCAN_CROSS_MOUNTS)) {
 			close(fd);
-			warn(w, w->path.data, "mount point of another filesystem: not entered");
+			sb_scan__warn(w, w->path.data,
+				      "mount point of another filesystem: not entered");
 			w->stats.skipped++;
 			return 0;
 		}
@@ -683,9 +438,9 @@ static int visit_dir(walker *w, frame *f, const char *name, const struct stat *s
 	}
 	parent->pending++;
 	w->stats.dirs++;
-	if (want_helper(w)) {
+	if (sb_scan__want_helper(w)) {
 		dnode_free(w, d);
-		return hand_over(w, parent, parent->tree.n - 1, fd, pfd >= 0);
+		return sb_scan__hand_over(w, parent, parent->tree.n - 1, fd, pfd >= 0);
 	}
 	return push(w, fd, pfd >= 0, &fst, d); /* f is stale from here on */
 }
@@ -695,7 +450,7 @@ static int visit_symlink(walker *w, frame *f, const char *name, const struct sta
 	char target[PATH_MAX];
 	ssize_t n = readlinkat(f->ref->fd, name, target, sizeof(target));
 	if (n < 0 && (errno == ENOENT || errno == EINVAL)) {
-		warn(w, w->path.data, "vanished or replaced during the scan; left out");
+		sb_scan__warn(w, w->path.data, "vanished or replaced during the scan; left out");
 		return 0;
 	}
 	if (n < 0)
@@ -780,7 +535,7 @@ static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 		return r;
 	if (strlen(name) > 255) {
 		/* some filesystems (ntfs3, cifs) hand out longer names; trees cannot hold them */
-		warn(w, w->path.data, "name longer than 255 bytes: skipped");
+		sb_scan__warn(w, w->path.data, "name longer than 255 bytes: skipped");
 		w->stats.skipped++;
 		return 0;
 	}
@@ -790,7 +545,7 @@ static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 	if (!unstat) {
 		r = stat_entry(w, f, name, d_type, &st, &pfd);
 		if (r == -ENOENT) {
-			warn(w, w->path.data, "vanished during the scan");
+			sb_scan__warn(w, w->path.data, "vanished during the scan");
 			return 0;
 		}
 		if (r < 0)
@@ -827,14 +582,14 @@ static int visit(walker *w, frame *f, const char *name, unsigned char d_type)
 		return 0;
 	}
 	case S_IFSOCK:
-		warn(w, w->path.data, "socket: skipped");
+		sb_scan__warn(w, w->path.data, "socket: skipped");
 		break;
 	case S_IFCHR:
 	case S_IFBLK:
-		warn(w, w->path.data, "device node: skipped");
+		sb_scan__warn(w, w->path.data, "device node: skipped");
 		break;
 	default:
-		warn(w, w->path.data, "unknown file type: skipped");
+		sb_scan__warn(w, w->path.data, "unknown file type: skipped");
 		break;
 	}
 	w->stats.skipped++;
@@ -863,7 +618,7 @@ static void walker_init(walker *w, scanner *sc, bool nested, size_t budget)
 	w->warnings = (sb_buf)SB_BUF_INIT;
 }
 
-static void walker_release(walker *w)
+void sb_scan__walker_release(walker *w)
 {
 	while (w->depth > 0)
 		frame_release(w, &w->stack[--w->depth]);
@@ -897,10 +652,10 @@ static int walk(walker *w, int fd, bool path_only)
 			r = -ECANCELED;
 			break;
 		}
-		r = drain(w, 0);
+		r = sb_scan__drain(w, 0);
 		if (r < 0)
 			break;
-		progress(w);
+		sb_scan__progress(w);
 		frame *f = &w->stack[w->depth - 1];
 		if (f->next == f->names.n) {
 			r = pop(w);
@@ -911,12 +666,12 @@ static int walk(walker *w, int fd, bool path_only)
 		}
 	}
 	if (r < 0)
-		fail(w, r);
+		sb_scan__fail(w, r);
 	while (!w->nested && w->sc->inflight > 0)
-		drain(w, DRAIN_BATCH);
+		sb_scan__drain(w, DRAIN_BATCH);
 	/* even after a failure: what was handed over points into w's dnodes */
 	while (w->nested && w->outstanding > 0)
-		drain(w, 1);
+		sb_scan__drain(w, 1);
 	return w->r;
 }
 
@@ -1014,7 +769,7 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 		r = fd < 0 ? sb_error_errno(err, errno, "open the directory to scan")
 			   : walk(w, fd, false);
 	} else {
-		fail(w, r);
+		sb_scan__fail(w, r);
 	}
 
 	pthread_mutex_lock(&sc->mu);
@@ -1026,9 +781,9 @@ int sb_scan_run(sb_store *s, int root_fd, const sb_scan_opts *opts, sb_id *ret_r
 	while (sc->q_head) {
 		job *j = sc->q_head;
 		sc->q_head = j->next;
-		job_free(j);
+		sb_scan__job_free(j);
 	}
-	walker_release(w);
+	sb_scan__walker_release(w);
 	free(sc->threads);
 	if (r >= 0 && !w->have_root)
 		r = sb_error_set(err, EIO, "scan ended without a root tree");
