@@ -280,3 +280,15 @@ int sb_store__open_packs_dir(sb_store *s);
 int sb_store__reload(sb_store *s, sb_error *err);
 /* The same, skipped when packs/ has not changed since the last reload. */
 int sb_store__reload_if_changed(sb_store *s, sb_error *err);
+
+/* ---- store.c, for store-read.c ---- */
+/*
+ * Finds id: own writes first, then each mapped index (the one that held the
+ * last object found first). 1 with *ret filled; 0 when absent; -EBADMSG
+ * when the only entries for id are invalid, *ret_bad naming the index.
+ */
+int sb_store__lookup(sb_store *s, const sb_id *id, sb_entry *ret, const sb_pack **ret_bad);
+/* Writes the buffered records of s->cur; a failure sticks (s->werr). */
+int sb_store__wbuf_write(sb_store *s, sb_error *err);
+/* Keeps a tree (e) just stored, found or read for the reads that follow, when asked to. */
+void sb_store__cache_tree(sb_store *s, const sb_entry *e, const void *data, size_t len);
