@@ -132,10 +132,15 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 	bool kept_aside = false;
 	if (!(flags & SB_EXPORT_REPLACE) || (x && !x->present)) {
 		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE) < 0 ? -errno : 0;
-		if ((r == -EINVAL || r == -ENOSYS) && x &&
-		    faccessat(dir_fd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT) /* no RENAME_NOREPLACE here */
-			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
+		if (r == -EINVAL ||
+		    r == -ENOSYS) { /* no RENAME_NOREPLACE here: look, then rename */
+			if (faccessat(dir_fd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				r = -EEXIST;
+			else if (errno == ENOENT)
+				r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
+			else
+				r = -errno;
+		}
 		if (r == -EEXIST && x)
 			r = -ESTALE;
 	} else {

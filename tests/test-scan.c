@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <signal.h>
+#include <seccomp.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -957,6 +958,105 @@ TEST(export_entry_replace)
 		  0);
 	close(dfd);
 	sb_store_free(s);
+}
+
+/* What a scan would have recorded for d/name, now. */
+static sb_export_expect expect_now(int dfd, const char *name)
+{
+	struct stat st;
+	ASSERT_OK(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW));
+	return (sb_export_expect){.present = true,
+				  .type = SB_FT_REG,
+				  .size = (uint64_t)st.st_size,
+				  .mtime_ns = sb_ns_from_timespec(&st.st_mtim)};
+}
+
+/*
+ * Export with every renameat2 that carries a flag failing with errnum, as on
+ * a filesystem without RENAME_EXCHANGE and RENAME_NOREPLACE (EINVAL) or
+ * under a filter that blocks the call (ENOSYS). Runs in a child: the filter
+ * stays with the process.
+ */
+static void export_with_rename_flags_refused(int errnum)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	ASSERT_TRUE(ctx != NULL);
+	ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(errnum), SCMP_SYS(renameat2), 1,
+				   SCMP_A4(SCMP_CMP_NE, 0)));
+	ASSERT_OK(seccomp_load(ctx));
+	seccomp_release(ctx);
+	ASSERT_EQ(renameat2(AT_FDCWD, "nothing", AT_FDCWD, "either", RENAME_NOREPLACE), -1);
+	/* glibc answers the kernel's ENOSYS with EINVAL when flags are given */
+	ASSERT_TRUE(errno == errnum || errno == EINVAL);
+
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	ASSERT_EQ(sb_test_sh("mkdir d && echo old > d/f && echo gone > d/g && echo mine > d/h"), 0);
+	int dfd = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(dfd);
+	sb_tree_entry e = {.name = "f",
+			   .name_len = 1,
+			   .type = SB_FT_REG,
+			   .mode = 0640,
+			   .size = 4,
+			   .mtime_ns = 1600000000000000001LL};
+	ASSERT_OK(sb_content_store_buf(s, "new\n", 4, &e.id, &err));
+	/* replaced, where it is as the scan saw it */
+	sb_export_expect x = expect_now(dfd, "f");
+	ASSERT_OK(sb_export_entry(s, dfd, &e, &x, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err));
+	ASSERT_EQ(sb_test_sh("test \"$(cat d/f)\" = new && test $(stat -c %%a d/f) = 640"), 0);
+	/* written where the scan saw nothing */
+	e.name = "n";
+	sb_export_expect none = {.present = false};
+	ASSERT_OK(sb_export_entry(s, dfd, &e, &none, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err));
+	ASSERT_EQ(sb_test_sh("test \"$(cat d/n)\" = new"), 0);
+	/* removed, where it is as the scan saw it */
+	x = expect_now(dfd, "g");
+	ASSERT_OK(sb_export_remove(dfd, "g", &x, &err));
+	ASSERT_EQ(sb_test_sh("test ! -e d/g"), 0);
+	/* edited since the scan: neither replaced nor removed, and said so */
+	x = expect_now(dfd, "h");
+	ASSERT_EQ(sb_test_sh("echo edited since the scan > d/h"), 0);
+	e.name = "h";
+	ASSERT_ERR(sb_export_entry(s, dfd, &e, &x, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err),
+		   -ESTALE);
+	ASSERT_ERR(sb_export_remove(dfd, "h", &x, &err), -ESTALE);
+	ASSERT_TRUE(strstr(err.msg, "h") != NULL);
+	/* something appeared where the scan saw nothing: kept */
+	ASSERT_EQ(sb_test_sh("echo appeared > d/a"), 0);
+	e.name = "a";
+	ASSERT_ERR(sb_export_entry(s, dfd, &e, &none, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err),
+		   -ESTALE);
+	ASSERT_EQ(
+	    sb_test_sh("test \"$(cat d/h)\" = 'edited since the scan' && "
+		       "test \"$(cat d/a)\" = appeared && test -z \"$(ls -A d | grep sb-tmp)\" "
+		       "&& test \"$(ls d | tr '\\n' ' ')\" = 'a f h n '"),
+	    0);
+	close(dfd);
+	sb_store_free(s);
+}
+
+TEST(export_falls_back_without_rename_flags)
+{
+	const int errs[] = {EINVAL, ENOSYS};
+	for (size_t i = 0; i < ARRAY_SIZE(errs); i++) {
+		pid_t pid = fork();
+		ASSERT_OK(pid);
+		if (pid == 0) {
+			char dir[32];
+			snprintf(dir, sizeof(dir), "e%d", errs[i]);
+			if (mkdir(dir, 0700) < 0 || chdir(dir) < 0)
+				_exit(1);
+			export_with_rename_flags_refused(errs[i]);
+			_exit(0);
+		}
+		int st;
+		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			sb_test_fail(__FILE__, __LINE__,
+				     "with renameat2 flags refused (%s): failed",
+				     strerror(errs[i]));
+	}
 }
 
 static unsigned progress_calls;
