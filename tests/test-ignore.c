@@ -438,6 +438,52 @@ TEST(statcache_restamp)
 }
 
 /*
+ * restamp_after: the stamp passes the given write time (waiting for the
+ * coarse clock if need be), so a file written up to then and recorded
+ * afterwards is trusted on load; one written after it is not.
+ */
+TEST(statcache_restamp_after_passes_the_writes)
+{
+	sb_error err = SB_ERROR_INIT;
+	int64_t written = sb_now_ns();
+	sb_statcache *c = new_cache(written - 10 * SB_NSEC);
+	sb_statcache_restamp_after(c, written);
+	ASSERT_TRUE(sb_coarse_now_ns() > written);
+	sb_statcache_key at = key_of(1), later = key_of(2);
+	at.mtime_ns = at.ctime_ns = written;
+	later.mtime_ns = later.ctime_ns = sb_coarse_now_ns() + SB_NSEC;
+	sb_id id;
+	id_of(1, &id);
+	ASSERT_OK(sb_statcache_record(c, "at", 2, &at, &id));
+	ASSERT_OK(sb_statcache_record(c, "later", 5, &later, &id));
+	ASSERT_OK(sb_statcache_save(c, AT_FDCWD, "index", &err));
+	sb_statcache_free(c);
+	ASSERT_EQ(sb_statcache_load(AT_FDCWD, "index", &c, &err), SB_STATCACHE_LOADED);
+	sb_id got;
+	ASSERT_TRUE(sb_statcache_lookup(c, "at", 2, &at, &got));
+	ASSERT_FALSE(sb_statcache_lookup(c, "later", 5, &later, &got));
+	sb_statcache_free(c);
+}
+
+/* A read that began after a file's last change, by the coarse clock, is not racy. */
+TEST(statcache_key_racy)
+{
+	const int64_t t = 1700000000123456789LL, whole = 1700000000000000000LL;
+	sb_statcache_key k = key_of(1);
+	k.mtime_ns = k.ctime_ns = t;
+	ASSERT_FALSE(sb_statcache_key_racy(&k, t + 1));
+	ASSERT_TRUE(sb_statcache_key_racy(&k, t));
+	k.ctime_ns = t + 1; /* a chmod after the write */
+	ASSERT_TRUE(sb_statcache_key_racy(&k, t + 1));
+	ASSERT_FALSE(sb_statcache_key_racy(&k, t + 2));
+	/* whole seconds: a coarse filesystem, two seconds of margin */
+	k.mtime_ns = k.ctime_ns = whole;
+	ASSERT_TRUE(sb_statcache_key_racy(&k, whole + SB_NSEC));
+	ASSERT_TRUE(sb_statcache_key_racy(&k, whole + 2 * SB_NSEC - 1));
+	ASSERT_FALSE(sb_statcache_key_racy(&k, whole + 2 * SB_NSEC));
+}
+
+/*
  * The next generation is the loaded records found unchanged (kept) merged
  * with the changed and new ones: the last record of a path wins, whichever
  * kind it is, and paths not recorded are dropped.
@@ -650,6 +696,13 @@ TEST(statcache_directory_listings)
 	ASSERT_EQ(sb_statcache_reuse_dir(c, "a", 1, &ka, &got, NULL), 0);
 	ASSERT_FALSE(sb_statcache_lookup(c, "sub", 3, &ks, &id));
 	ASSERT_EQ(sb_statcache_reuse_dir(c, "nope", 4, &ks, &got, NULL), 0);
+	/* has_dir: a directory's record of any key (racy too), never a file's */
+	ASSERT_TRUE(sb_statcache_has_dir(c, "", 0));
+	ASSERT_TRUE(sb_statcache_has_dir(c, "sub/empty", 9));
+	ASSERT_TRUE(sb_statcache_has_dir(c, "racy", 4));
+	ASSERT_FALSE(sb_statcache_has_dir(c, "a", 1));
+	ASSERT_FALSE(sb_statcache_has_dir(c, "nope", 4));
+	ASSERT_FALSE(sb_statcache_has_dir(c, "su", 2));
 
 	/* A tree id set for a directory comes back with its record. */
 	sb_statcache_dir d;
