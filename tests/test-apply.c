@@ -145,6 +145,48 @@ TEST(apply_lands_changes_and_refuses_drift)
 	sb_store_free(s);
 }
 
+/*
+ * Edits made after apply's scan (current), before its writes: a file the
+ * session changes is saved again, one it deletes too, and a file appears
+ * where the session adds one. Apply must not lose any of them: it stops
+ * with -ESTALE naming the path, and each stays as the user left it.
+ */
+TEST(apply_keeps_edits_made_after_its_scan)
+{
+	const char *edits[] = {
+	    "echo saved again > ws/a",
+	    "echo saved again > ws/b",
+	    "mkdir -p ws/newdir && echo mine > ws/newdir/x",
+	};
+	const char *paths[] = {"a", "b", "newdir/x"};
+	for (size_t i = 0; i < ARRAY_SIZE(edits); i++) {
+		sb_error err = SB_ERROR_INIT;
+		ASSERT_EQ(sb_test_sh("rm -rf ws up exp store"), 0);
+		sb_store *s = sb_test_open_store();
+		sb_id base, staged, cur;
+		stage_fixture(s, &base, &staged);
+		sb_test_scan(s, "ws", &cur);
+		ASSERT_EQ(sb_test_sh("sleep 0.01 && %s", edits[i]), 0);
+		char *before = sb_test_sh_out("cat ws/%s", paths[i]);
+		int ws = open("ws", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		sb_apply_opts o = {0};
+		sb_apply_result res;
+		conflicts[0] = 0;
+		ASSERT_ERR(sb_apply(s, ws, &base, &staged, &cur, &o, on_conflict, NULL, &res, &err),
+			   -ESTALE);
+		ASSERT_STREQ(conflicts, ""); /* the scan saw no drift: the writes caught it */
+		if (!strstr(err.msg, paths[i]))
+			sb_test_fail(__FILE__, __LINE__, "'%s' not named: %s", paths[i], err.msg);
+		char *after = sb_test_sh_out("cat ws/%s", paths[i]);
+		ASSERT_STREQ(before, after);
+		ASSERT_EQ(sb_test_sh("test -z \"$(find ws -name '.sb-tmp-*')\""), 0);
+		free(before);
+		free(after);
+		close(ws);
+		sb_store_free(s);
+	}
+}
+
 TEST(apply_some_paths_keeps_the_rest_staged)
 {
 	sb_error err = SB_ERROR_INIT;
