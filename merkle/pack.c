@@ -12,24 +12,6 @@
 #include "fileio.h"
 #include "store-internal.h"
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 int sb_entry__cmp(const void *a, const void *b)
 {
 	const uint8_t *x = ((const sb_entry *)a)->id.b, *y = ((const sb_entry *)b)->id.b;
@@ -81,8 +63,8 @@ int sb_zctx__reserve(sb_zctx *z, size_t cap)
 void sb_pack__encode_pack_header(uint8_t hdr[SB_PACK_HEADER_LEN])
 {
 	memcpy(hdr, SB_PACK_MAGIC, 8);
-	put_le32(hdr + 8, 1);
-	put_le32(hdr + 12, 0);
+	sb_put_le32(hdr + 8, 1);
+	sb_put_le32(hdr + 12, 0);
 }
 
 void sb_pack__encode_record_header(uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry *e)
@@ -90,9 +72,9 @@ void sb_pack__encode_record_header(uint8_t hdr[SB_REC_HEADER_LEN], const sb_entr
 	memcpy(hdr, SB_REC_MAGIC, 4);
 	hdr[4] = e->type;
 	hdr[5] = e->flags;
-	put_le16(hdr + 6, 0);
-	put_le32(hdr + 8, e->raw_len);
-	put_le32(hdr + 12, e->stored_len);
+	sb_put_le16(hdr + 6, 0);
+	sb_put_le32(hdr + 8, e->raw_len);
+	sb_put_le32(hdr + 12, e->stored_len);
 	memcpy(hdr + 16, e->id.b, SB_ID_LEN);
 }
 
@@ -203,18 +185,18 @@ int sb_pack__encode_idx(const sb_entry *ents, size_t n, uint64_t pack_size, uint
 	if (!p)
 		return -ENOMEM;
 	memcpy(p, SB_IDX_MAGIC, 8);
-	put_le32(p + 8, SB_IDX_VERSION);
-	put_le32(p + 12, (uint32_t)n);
-	put_le64(p + 16, pack_size);
+	sb_put_le32(p + 8, SB_IDX_VERSION);
+	sb_put_le32(p + 12, (uint32_t)n);
+	sb_put_le64(p + 16, pack_size);
 	uint8_t *q = p + SB_IDX_HEADER_LEN;
 	for (size_t i = 0; i < n; i++, q += SB_IDX_ENTRY_LEN) {
 		memcpy(q, ents[i].id.b, SB_ID_LEN);
-		put_le64(q + 32, ents[i].offset);
-		put_le32(q + 40, ents[i].raw_len);
-		put_le32(q + 44, ents[i].stored_len);
+		sb_put_le64(q + 32, ents[i].offset);
+		sb_put_le32(q + 40, ents[i].raw_len);
+		sb_put_le32(q + 44, ents[i].stored_len);
 		q[48] = ents[i].type;
 		q[49] = ents[i].flags;
-		put_le16(q + 50, 0);
+		sb_put_le16(q + 50, 0);
 	}
 	sb_id sum;
 	sb_sha256_buf(p, (size_t)(q - p), &sum);

@@ -424,7 +424,7 @@ static void emit_diff(void *arg, const char *rec, bool gone)
 		return;
 	}
 	char tomb[REC_FIXED] = {0};
-	put32(tomb, (uint32_t)rec_path_len(rec));
+	sb_put_le32(tomb, (uint32_t)rec_path_len(rec));
 	sb_buf_append(out, tomb, REC_FIXED);
 	sb_buf_append(out, rec_path(rec), rec_path_len(rec));
 }

@@ -131,15 +131,3 @@ static inline int rec_path_cmp(const char *a, const char *b)
 {
 	return path_cmp(rec_path(a), rec_path_len(a), rec_path(b), rec_path_len(b));
 }
-
-static inline void put64(char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (char)(v >> (8 * i));
-}
-
-static inline void put32(char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (char)(v >> (8 * i));
-}

@@ -207,13 +207,13 @@ static size_t find_cur(const sb_statcache *c, const char *path, size_t len)
 /* The fixed part of a record, as the file holds it. */
 static void rec_fixed(char *p, size_t len, const sb_statcache_key *key, const sb_id *id)
 {
-	put32(p, (uint32_t)len);
-	put64(p + 4, key->dev);
-	put64(p + 12, key->ino);
-	put32(p + 20, key->mode);
-	put64(p + 24, key->size);
-	put64(p + 32, (uint64_t)key->mtime_ns);
-	put64(p + 40, (uint64_t)key->ctime_ns);
+	sb_put_le32(p, (uint32_t)len);
+	sb_put_le64(p + 4, key->dev);
+	sb_put_le64(p + 12, key->ino);
+	sb_put_le32(p + 20, key->mode);
+	sb_put_le64(p + 24, key->size);
+	sb_put_le64(p + 32, (uint64_t)key->mtime_ns);
+	sb_put_le64(p + 40, (uint64_t)key->ctime_ns);
 	memcpy(p + 48, id->b, SB_ID_LEN);
 }
 

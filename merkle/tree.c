@@ -158,13 +158,6 @@ static const char *entry_problem(const sb_tree_entry *e, bool need_id)
 	return NULL;
 }
 
-/* v as n little-endian bytes at p. */
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 int sb_tree_encode(const sb_tree *t, sb_buf *out, sb_error *err)
 {
 	char q[128];
@@ -189,16 +182,16 @@ int sb_tree_encode(const sb_tree *t, sb_buf *out, sb_error *err)
 		return sb_error_errno(err, -r, "encoding a tree");
 	uint8_t *p = (uint8_t *)out->data + out->len;
 	memcpy(p, TREE_MAGIC, TREE_MAGIC_LEN);
-	put_le(p + TREE_MAGIC_LEN, t->n, 4);
+	sb_put_le(p + TREE_MAGIC_LEN, t->n, 4);
 	p += TREE_HDR_LEN;
 	for (size_t i = 0; i < t->n; i++) {
 		const sb_tree_entry *e = &t->v[i];
 		p[0] = (uint8_t)e->type;
-		put_le(p + 1, e->mode, 4);
-		put_le(p + 5, e->size, 8);
-		put_le(p + 13, (uint64_t)e->mtime_ns, 8);
+		sb_put_le(p + 1, e->mode, 4);
+		sb_put_le(p + 5, e->size, 8);
+		sb_put_le(p + 13, (uint64_t)e->mtime_ns, 8);
 		memcpy(p + 21, e->id.b, SB_ID_LEN);
-		put_le(p + 21 + SB_ID_LEN, e->name_len, 2);
+		sb_put_le(p + 21 + SB_ID_LEN, e->name_len, 2);
 		memcpy(p + ENTRY_FIXED, e->name, e->name_len);
 		p += ENTRY_FIXED + e->name_len;
 	}

@@ -100,23 +100,22 @@ int sb_buf_put_u8(sb_buf *b, uint8_t v)
 
 int sb_buf_put_le16(sb_buf *b, uint16_t v)
 {
-	uint8_t p[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+	uint8_t p[2];
+	sb_put_le16(p, v);
 	return sb_buf_append(b, p, 2);
 }
 
 int sb_buf_put_le32(sb_buf *b, uint32_t v)
 {
 	uint8_t p[4];
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	sb_put_le32(p, v);
 	return sb_buf_append(b, p, 4);
 }
 
 int sb_buf_put_le64(sb_buf *b, uint64_t v)
 {
 	uint8_t p[8];
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	sb_put_le64(p, v);
 	return sb_buf_append(b, p, 8);
 }
 

@@ -71,3 +71,23 @@ static inline uint64_t sb_le64(const void *p)
 {
 	return (uint64_t)sb_le32(p) | (uint64_t)sb_le32((const uint8_t *)p + 4) << 32;
 }
+
+/* And encoding: v as n little-endian bytes at p. */
+static inline void sb_put_le(void *p, uint64_t v, int n)
+{
+	uint8_t *b = p;
+	for (int i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void sb_put_le16(void *p, uint16_t v)
+{
+	sb_put_le(p, v, 2);
+}
+static inline void sb_put_le32(void *p, uint32_t v)
+{
+	sb_put_le(p, v, 4);
+}
+static inline void sb_put_le64(void *p, uint64_t v)
+{
+	sb_put_le(p, v, 8);
+}
