@@ -86,6 +86,51 @@ static int changed_since_scan(const char *tmp, bool kept_aside, const char *verb
 }
 
 /*
+ * Takes the non-directory at name out of the way when it is what expect
+ * describes: renamed to a temp name, checked there and unlinked, or given
+ * its name back and -ESTALE returned (err says it was not verb'ed). -ENOENT
+ * when nothing is there and -EISDIR for a directory (err untouched).
+ */
+static int remove_checked(int dir_fd, const char *name, const sb_export_expect *expect,
+			  const char *verb, sb_error *err)
+{
+	struct stat st;
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ENOENT : sb_error_errno(err, errno, "stat");
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!as_expected(&st, expect))
+		return changed_since_scan(NULL, false, verb, err);
+	char tmp[64];
+	int r;
+	do {
+		tmp_name(tmp, sizeof(tmp));
+		r = sb_rename_noreplace(dir_fd, name, dir_fd, tmp);
+	} while (r == -EEXIST);
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0)
+		return sb_error_errno(err, -r, "remove");
+	/* Under the temp name it is ours alone: what is checked is what goes. */
+	int sr = fstatat(dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (sr == -ENOENT)
+		return 0;
+	if (sr == 0 && !S_ISDIR(st.st_mode) && as_expected(&st, expect))
+		return unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT
+			   ? sb_error_errno(err, errno, "remove")
+			   : 0;
+	bool kept_aside = sb_rename_noreplace(dir_fd, tmp, dir_fd, name) < 0;
+	if (!kept_aside && sr == 0 && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	return changed_since_scan(tmp, kept_aside, verb, err);
+}
+
+int sb_export_remove(int dir_fd, const char *name, const sb_export_expect *expect, sb_error *err)
+{
+	return remove_checked(dir_fd, name, expect, "removed", err);
+}
+
+/*
  * Swaps the finished temp with what holds the name, checks what came out
  * (x, may be NULL), then removes that under the temp name. The name holds a
  * whole entry, old or new, at every moment, as with a rename over it; but
@@ -131,26 +176,30 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 	int r;
 	bool kept_aside = false;
 	if (!(flags & SB_EXPORT_REPLACE) || (x && !x->present)) {
-		r = renameat2(dir_fd, tmp, dir_fd, e->name, RENAME_NOREPLACE) < 0 ? -errno : 0;
-		if (r == -EINVAL ||
-		    r == -ENOSYS) { /* no RENAME_NOREPLACE here: look, then rename */
-			if (faccessat(dir_fd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-				r = -EEXIST;
-			else if (errno == ENOENT)
-				r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
-			else
-				r = -errno;
-		}
+		r = sb_rename_noreplace(dir_fd, tmp, dir_fd, e->name);
 		if (r == -EEXIST && x)
 			r = -ESTALE;
 	} else {
 		r = exchange(dir_fd, tmp, e, x, &kept_aside);
-		struct stat st;
-		if ((r == -EINVAL || r == -ENOSYS) && x && /* no RENAME_EXCHANGE: look first */
-		    fstatat(dir_fd, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !as_expected(&st, x))
-			r = -ESTALE;
-		if (r == -ENOENT || r == -EINVAL || r == -ENOSYS) /* nothing there; no support */
+		bool empty = r == -ENOENT; /* nothing stood at the name */
+		if ((r == -EINVAL || r == -ENOSYS) && x) {
+			/* no RENAME_EXCHANGE: the old entry goes as a removal does, then ours comes */
+			r = remove_checked(dir_fd, e->name, x, "overwritten", err);
+			if (r < 0 && r != -ENOENT && r != -EISDIR) {
+				(void)unlinkat(dir_fd, tmp,
+					       0); /* ours, never moved; err names theirs */
+				return r;
+			}
+			empty = r != -EISDIR;
+		}
+		if (empty && x) {
+			r = sb_rename_noreplace(dir_fd, tmp, dir_fd, e->name);
+			if (r == -EEXIST)
+				r = -ESTALE;
+		} else if (r == -ENOENT || r == -EINVAL || r == -ENOSYS) {
+			/* nothing expected: whatever stands there is replaced */
 			r = renameat(dir_fd, tmp, dir_fd, e->name) < 0 ? -errno : 0;
+		}
 	}
 	if (r < 0 && !kept_aside) {
 		/*
@@ -168,43 +217,6 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 	if (r == -ESTALE || kept_aside)
 		return changed_since_scan(tmp, kept_aside, "overwritten", err);
 	return r < 0 ? sb_error_errno(err, -r, "rename into place") : 0;
-}
-
-int sb_export_remove(int dir_fd, const char *name, const sb_export_expect *expect, sb_error *err)
-{
-	struct stat st;
-	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? -ENOENT : sb_error_errno(err, errno, "stat");
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if (!as_expected(&st, expect))
-		return changed_since_scan(NULL, false, "removed", err);
-	char tmp[64];
-	int r;
-	do {
-		tmp_name(tmp, sizeof(tmp));
-		r = renameat2(dir_fd, name, dir_fd, tmp, RENAME_NOREPLACE) < 0 ? -errno : 0;
-	} while (r == -EEXIST);
-	if (r == -EINVAL || r == -ENOSYS) /* no RENAME_NOREPLACE: the stat above is all the check */
-		r = unlinkat(dir_fd, name, 0) < 0 ? -errno : 1;
-	if (r == -ENOENT)
-		return -ENOENT;
-	if (r < 0)
-		return sb_error_errno(err, -r, "remove");
-	if (r == 1)
-		return 0;
-	/* Under the temp name it is ours alone: what is checked is what goes. */
-	int sr = fstatat(dir_fd, tmp, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	if (sr == -ENOENT)
-		return 0;
-	if (sr == 0 && !S_ISDIR(st.st_mode) && as_expected(&st, expect))
-		return unlinkat(dir_fd, tmp, 0) < 0 && errno != ENOENT
-			   ? sb_error_errno(err, errno, "remove")
-			   : 0;
-	bool kept_aside = renameat2(dir_fd, tmp, dir_fd, name, RENAME_NOREPLACE) < 0;
-	if (!kept_aside && sr == 0 && S_ISDIR(st.st_mode))
-		return -EISDIR;
-	return changed_since_scan(tmp, kept_aside, "removed", err);
 }
 
 static int export_file(sb_store *s, int dir_fd, const sb_tree_entry *e, const sb_export_expect *x,

@@ -73,7 +73,11 @@ int sb_export_tree(sb_store *s, const sb_id *root_id, int dir_fd, sb_export_flag
  * checked. Anything else there — a file created or edited since the scan —
  * is swapped back, the new entry dropped, and -ESTALE returned naming it:
  * no edit is lost to a race with the scan. (Writes through a descriptor the
- * editor already holds are beyond any check.)
+ * editor already holds are beyond any check.) Where renameat2's flags are
+ * refused (NFS, an old kernel, a filter), the old entry is taken away as
+ * sb_export_remove does, then the new one linked in, which no existing name
+ * is lost to either; only where hard links are refused too is there a
+ * window between a look and a rename.
  */
 typedef struct sb_export_expect {
 	bool present;

@@ -214,6 +214,7 @@ void sb_scan__queue(walker *w, job *j)
 	pthread_cond_signal(&w->sc->work_cv);
 	pthread_mutex_unlock(&w->sc->mu);
 }
+
 /*
  * Whether to give a directory to a worker rather than enter it: when one
  * is idle. A re-scan of an unchanged tree is nearly all metadata system

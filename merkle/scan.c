@@ -3,11 +3,11 @@
  * One walking thread (the caller's) and N worker threads, which hash files
  * and, when idle, walk whole subtrees the walker hands them (a tree job: a
  * nested walker with its own frames, fd share and stats, hashing its files
- * itself rather than queueing them for another worker; its warnings are kept for the
- * caller's thread, and its root id fills the parent's entry on completion).
- * A nested walk hands subtrees over in the same way, and completes them
- * itself: they come back on its own list, and before it ends it waits for
- * them, running queued jobs meanwhile (drain_own).
+ * itself rather than queueing them; its warnings are kept for the caller's
+ * thread, and its root id fills the parent's entry on completion). A nested
+ * walk hands subtrees over in the same way and completes them itself: they
+ * come back on its own list, and before it ends it waits for them, running
+ * queued jobs meanwhile (scan-jobs.c).
  *
  * The walker reads each directory's names whole (getdents64) and sorts them,
  * or takes them from the stat cache when the directory is as it was when

@@ -229,8 +229,8 @@ void sb_statcache_sort(sb_statcache *c);
 
 /*
  * Writes the new generation: the delta against the base it was loaded
- * from, or the base whole (see the format above). When every record equals a loaded
- * one that was already trusted (none new, changed, removed or racily clean),
- * nothing is written: the file on disk already says all of it.
+ * from, or the base whole (see the format above). When every record equals
+ * a loaded one that was already trusted (none new, changed, removed or
+ * racily clean), nothing is written: the file on disk already says all of it.
  */
 int sb_statcache_save(sb_statcache *c, int dir_fd, const char *name, sb_error *err);

@@ -22,16 +22,6 @@ static int open_trash(int area_fd, bool create, sb_error *err)
 	return fd;
 }
 
-static int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to)
-{
-	if (renameat2(from_fd, from, to_fd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* A filesystem without RENAME_NOREPLACE: the name is unique anyway. */
-	return renameat(from_fd, from, to_fd, to) < 0 ? -errno : 0;
-}
-
 int sb_trash_put(int area_fd, int dir_fd, const char *name, sb_error *err)
 {
 	_cleanup_close_ int tfd = open_trash(area_fd, true, err);
@@ -44,7 +34,7 @@ int sb_trash_put(int area_fd, int dir_fd, const char *name, sb_error *err)
 		char entry[NAME_MAX + 1];
 		snprintf(entry, sizeof(entry), "%.64s-%ld-%lld%09ld-%u", name, (long)getpid(),
 			 (long long)ts.tv_sec, ts.tv_nsec, attempt);
-		int r = rename_noreplace(dir_fd, name, tfd, entry);
+		int r = sb_rename_noreplace(dir_fd, name, tfd, entry);
 		/*
 		 * Moving a directory rewrites its "..", which needs write
 		 * permission on it; the command may have chmod'ed the upper's
@@ -53,7 +43,7 @@ int sb_trash_put(int area_fd, int dir_fd, const char *name, sb_error *err)
 		if ((r == -EACCES || r == -EPERM) && !chmodded) {
 			chmodded = true;
 			if (fchmodat(dir_fd, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
-				r = rename_noreplace(dir_fd, name, tfd, entry);
+				r = sb_rename_noreplace(dir_fd, name, tfd, entry);
 		}
 		if (r == 0 || r == -ENOENT)
 			return 0;

@@ -207,6 +207,23 @@ int64_t sb_ns_from_timespec(const struct timespec *ts)
 	return ns;
 }
 
+int sb_rename_noreplace(int from_fd, const char *from, int to_fd, const char *to)
+{
+	if (renameat2(from_fd, from, to_fd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (linkat(from_fd, from, to_fd, to, 0) == 0)
+		return unlinkat(from_fd, from, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (errno == EEXIST || errno == ENOENT)
+		return -errno;
+	if (faccessat(to_fd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	return renameat(from_fd, from, to_fd, to) < 0 ? -errno : 0;
+}
+
 int64_t sb_now_ns(void)
 {
 	struct timespec ts;

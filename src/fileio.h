@@ -67,6 +67,16 @@ int sb_remove_tree_at(int dir_fd, const char *name, sb_error *err);
 #define SB_NSEC 1000000000LL
 int64_t sb_ns_from_timespec(const struct timespec *ts);
 struct timespec sb_timespec_from_ns(int64_t ns);
+/*
+ * Renames from_fd/from to to_fd/to unless to exists (-EEXIST), as
+ * renameat2(RENAME_NOREPLACE). Where that flag is refused (NFS, an old
+ * kernel, a filter: EINVAL or ENOSYS), a non-directory is hard-linked then
+ * unlinked, which is as atomic; only where links are refused too (and for a
+ * directory) does it look, then rename, with a window between the two.
+ * -errno.
+ */
+int sb_rename_noreplace(int from_fd, const char *from, int to_fd, const char *to);
+
 /* The wall clock (CLOCK_REALTIME) in the same unit, to compare with file times. */
 int64_t sb_now_ns(void);
 /* The coarse wall clock (CLOCK_REALTIME_COARSE), which most file times come from. */

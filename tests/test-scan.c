@@ -974,15 +974,20 @@ static sb_export_expect expect_now(int dfd, const char *name)
 /*
  * Export with every renameat2 that carries a flag failing with errnum, as on
  * a filesystem without RENAME_EXCHANGE and RENAME_NOREPLACE (EINVAL) or
- * under a filter that blocks the call (ENOSYS). Runs in a child: the filter
- * stays with the process.
+ * under a filter that blocks the call (ENOSYS); with no_links, hard links
+ * refused too (the last fallback: a look, then a rename). Runs in a child:
+ * the filter stays with the process.
  */
-static void export_with_rename_flags_refused(int errnum)
+static void export_with_rename_flags_refused(int errnum, bool no_links)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	ASSERT_TRUE(ctx != NULL);
 	ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(errnum), SCMP_SYS(renameat2), 1,
 				   SCMP_A4(SCMP_CMP_NE, 0)));
+	if (no_links) {
+		ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(linkat), 0));
+		ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(link), 0));
+	}
 	ASSERT_OK(seccomp_load(ctx));
 	seccomp_release(ctx);
 	ASSERT_EQ(renameat2(AT_FDCWD, "nothing", AT_FDCWD, "either", RENAME_NOREPLACE), -1);
@@ -1009,7 +1014,9 @@ static void export_with_rename_flags_refused(int errnum)
 	e.name = "n";
 	sb_export_expect none = {.present = false};
 	ASSERT_OK(sb_export_entry(s, dfd, &e, &none, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err));
-	ASSERT_EQ(sb_test_sh("test \"$(cat d/n)\" = new"), 0);
+	ASSERT_EQ(
+	    sb_test_sh("test \"$(cat d/n)\" = new && test $(stat -c %%h d/f d/n | sort -u) = 1"),
+	    0);
 	/* removed, where it is as the scan saw it */
 	x = expect_now(dfd, "g");
 	ASSERT_OK(sb_export_remove(dfd, "g", &x, &err));
@@ -1020,8 +1027,9 @@ static void export_with_rename_flags_refused(int errnum)
 	e.name = "h";
 	ASSERT_ERR(sb_export_entry(s, dfd, &e, &x, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err),
 		   -ESTALE);
+	ASSERT_TRUE(strstr(err.msg, "not overwritten") != NULL);
 	ASSERT_ERR(sb_export_remove(dfd, "h", &x, &err), -ESTALE);
-	ASSERT_TRUE(strstr(err.msg, "h") != NULL);
+	ASSERT_TRUE(strstr(err.msg, "not removed") != NULL);
 	/* something appeared where the scan saw nothing: kept */
 	ASSERT_EQ(sb_test_sh("echo appeared > d/a"), 0);
 	e.name = "a";
@@ -1038,24 +1046,26 @@ static void export_with_rename_flags_refused(int errnum)
 
 TEST(export_falls_back_without_rename_flags)
 {
-	const int errs[] = {EINVAL, ENOSYS};
-	for (size_t i = 0; i < ARRAY_SIZE(errs); i++) {
+	const struct {
+		int err;
+		bool no_links;
+	} cases[] = {{EINVAL, false}, {ENOSYS, false}, {EINVAL, true}};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		pid_t pid = fork();
 		ASSERT_OK(pid);
 		if (pid == 0) {
 			char dir[32];
-			snprintf(dir, sizeof(dir), "e%d", errs[i]);
+			snprintf(dir, sizeof(dir), "case%zu", i);
 			if (mkdir(dir, 0700) < 0 || chdir(dir) < 0)
 				_exit(1);
-			export_with_rename_flags_refused(errs[i]);
+			export_with_rename_flags_refused(cases[i].err, cases[i].no_links);
 			_exit(0);
 		}
 		int st;
 		ASSERT_EQ(waitpid(pid, &st, 0), pid);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			sb_test_fail(__FILE__, __LINE__,
-				     "with renameat2 flags refused (%s): failed",
-				     strerror(errs[i]));
+			sb_test_fail(__FILE__, __LINE__, "renameat2 flags refused (%s)%s: failed",
+				     strerror(cases[i].err), cases[i].no_links ? ", no links" : "");
 	}
 }
 
