@@ -23,11 +23,12 @@ typedef struct emitter {
 	sb_store *store; /* NULL: hash only */
 } emitter;
 
-static int emit(const emitter *em, sb_obj_type type, const void *data, size_t len, sb_id *ret_id,
-		sb_error *err)
+/* hint: the level of a large file's chunks (store.h), or NULL. */
+static int emit(const emitter *em, sb_obj_type type, const void *data, size_t len,
+		sb_put_hint *hint, sb_id *ret_id, sb_error *err)
 {
 	if (em->store)
-		return sb_store_put(em->store, type, data, len, ret_id, err);
+		return sb_store_put_hinted(em->store, type, data, len, hint, ret_id, err);
 	int r = sb_store__hash(type, data, len, ret_id);
 	return r < 0 ? sb_error_errno(err, -r, "hash content") : 0;
 }
@@ -35,6 +36,7 @@ static int emit(const emitter *em, sb_obj_type type, const void *data, size_t le
 typedef struct chunk_list {
 	sb_buf buf; /* header placeholder + entries */
 	uint64_t count, total;
+	sb_put_hint hint; /* one level for all the file's chunks */
 } chunk_list;
 
 static void chunk_list_release(chunk_list *l)
@@ -45,7 +47,7 @@ static void chunk_list_release(chunk_list *l)
 static int list_add(const emitter *em, chunk_list *l, const void *data, size_t len, sb_error *err)
 {
 	sb_id id;
-	int r = emit(em, SB_OBJ_BLOB, data, len, &id, err);
+	int r = emit(em, SB_OBJ_BLOB, data, len, &l->hint, &id, err);
 	if (r < 0)
 		return r;
 	if (l->buf.len == 0 &&
@@ -69,16 +71,16 @@ static int list_finish(const emitter *em, chunk_list *l, sb_id *ret_id, sb_error
 		h[i] = (uint8_t)(l->count >> (8 * i));
 	for (int i = 0; i < 8; i++)
 		h[4 + i] = (uint8_t)(l->total >> (8 * i));
-	return emit(em, SB_OBJ_CHUNKS, l->buf.data, l->buf.len, ret_id, err);
+	return emit(em, SB_OBJ_CHUNKS, l->buf.data, l->buf.len, NULL, ret_id, err);
 }
 
 static int content_buf(const emitter *em, const void *data, size_t len, sb_id *ret_id,
 		       sb_error *err)
 {
 	if (len <= SB_CONTENT_CHUNK_MIN_FILE)
-		return emit(em, SB_OBJ_BLOB, data, len, ret_id, err);
+		return emit(em, SB_OBJ_BLOB, data, len, NULL, ret_id, err);
 	const uint8_t *p = data;
-	_cleanup_(chunk_list_release) chunk_list l = {SB_BUF_INIT, 0, 0};
+	_cleanup_(chunk_list_release) chunk_list l = {SB_BUF_INIT, 0, 0, {0}};
 	while (len > 0) {
 		size_t n = sb_cdc_cut(p, len);
 		int r = list_add(em, &l, p, n, err);
@@ -165,7 +167,7 @@ static int content_fd(const emitter *em, int fd, const struct stat *known, sb_id
 			return r;
 	}
 	if (rd.eof && fill <= SB_CONTENT_CHUNK_MIN_FILE) {
-		int r = emit(em, SB_OBJ_BLOB, buf, fill, ret_id, err);
+		int r = emit(em, SB_OBJ_BLOB, buf, fill, NULL, ret_id, err);
 		if (r < 0)
 			return r;
 		*ret_size = fill;
@@ -174,7 +176,7 @@ static int content_fd(const emitter *em, int fd, const struct stat *known, sb_id
 
 	if (grow(&buf, &cap, STREAM_BUF) < 0)
 		return sb_error_errno(err, ENOMEM, "read buffer");
-	_cleanup_(chunk_list_release) chunk_list l = {SB_BUF_INIT, 0, 0};
+	_cleanup_(chunk_list_release) chunk_list l = {SB_BUF_INIT, 0, 0, {0}};
 	sb_cdc c;
 	sb_cdc_init(&c);
 	/* buf[start..scanned) is the current chunk, buf[scanned..fill) not yet cut. */

@@ -52,6 +52,8 @@
 #define SB_PACK_NAME_LEN   (5 + 32)	  /* "pack-" + 32 hex */
 /* On source trees level 2 costs ~25% less CPU than 3 for ~1% more bytes. */
 #define SB_STORE_ZSTD_LEVEL 2
+/* sb_put_hint: level 1 for a file whose probe chunk it grew by at most 1/this. */
+#define SB_STORE_LEVEL1_SLACK 25
 /* Foreign pack fds kept open for reading before idle ones are closed. */
 #define SB_STORE_MAX_OPEN_PACKS 256
 /*
@@ -137,9 +139,12 @@ typedef struct sb_pack {
 /* Compression state reused across puts and gets (a small pool per store). */
 typedef struct sb_zctx {
 	ZSTD_CCtx *c;
+	int c_level; /* c's level; 0 before it is set */
 	ZSTD_DCtx *d;
 	uint8_t *buf; /* scratch: compressed bytes */
 	size_t cap;
+	uint8_t *buf2; /* the other level's bytes, when a chunk is compressed both ways */
+	size_t cap2;
 } sb_zctx;
 
 /* An index that could not be used, kept to name it in errors. */

