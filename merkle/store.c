@@ -438,12 +438,16 @@ static void swap_bufs(sb_zctx *z)
 
 /*
  * The level hint asks for, or, the first time, both levels tried and the
- * one that suits kept (sb_put_hint). *ret_n as compress_at.
+ * one that suits kept (sb_put_hint); without a hint, by type and size.
+ * Returns as compress_at.
  */
-static ssize_t compress_hinted(sb_zctx *z, sb_put_hint *hint, const void *data, size_t len)
+static ssize_t compress_hinted(sb_zctx *z, sb_obj_type type, sb_put_hint *hint, const void *data,
+			       size_t len)
 {
 	if (!hint)
-		return compress_at(z, SB_STORE_ZSTD_LEVEL, data, len);
+		return compress_at(
+		    z, type == SB_OBJ_BLOB && len < SB_STORE_SMALL_BLOB ? 1 : SB_STORE_ZSTD_LEVEL,
+		    data, len);
 	if (hint->level)
 		return compress_at(z, hint->level, data, len);
 	ssize_t n2 = compress_at(z, SB_STORE_ZSTD_LEVEL, data, len);
@@ -469,7 +473,7 @@ static int compress_payload(sb_zctx *z, const void *data, size_t len, sb_put_hin
 	e->flags = 0;
 	if (len < SB_COMPRESS_MIN)
 		return 0;
-	ssize_t n = compress_hinted(z, hint, data, len);
+	ssize_t n = compress_hinted(z, e->type, hint, data, len);
 	if (n == -ENOMEM)
 		return sb_error_errno(err, ENOMEM, "compress %zu bytes", len);
 	if (n < 0)

@@ -716,6 +716,39 @@ TEST(chunk_level_follows_the_first_new_chunk)
 	sb_store_free(s);
 }
 
+/* A whole blob under 16 KiB is kept at level 1, a larger one or a tree at level 2. */
+TEST(whole_blob_level_by_size)
+{
+	static uint8_t buf[20000];
+	fill_kind(0, 77, buf, sizeof(buf));
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	int telling = 0;
+	static const struct {
+		sb_obj_type type;
+		size_t len;
+		int level;
+	} cases[] = {
+	    {SB_OBJ_BLOB, 4000, 1},	{SB_OBJ_BLOB, 9000, 1},	 {SB_OBJ_BLOB, (16 << 10) - 1, 1},
+	    {SB_OBJ_BLOB, 16 << 10, 2}, {SB_OBJ_BLOB, 20000, 2}, {SB_OBJ_TREE, 4000, 2},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		sb_store_stats st;
+		sb_store_get_stats(s, &st);
+		uint64_t before = st.bytes_written;
+		sb_id id;
+		ASSERT_OK(sb_store_put(s, cases[k].type, buf, cases[k].len, &id, NULL));
+		sb_store_get_stats(s, &st);
+		size_t want = stored_at(buf, cases[k].len, cases[k].level);
+		ASSERT_EQ(st.bytes_written - before, SB_REC_HEADER_LEN + want);
+		/* Where the levels differ on these bytes, the size says which was used. */
+		if (want != stored_at(buf, cases[k].len, 3 - cases[k].level))
+			telling++;
+	}
+	printf("# %d of the cases tell the levels apart\n", telling);
+	ASSERT_TRUE(telling >= 4);
+	sb_store_free(s);
+}
+
 TEST(flipped_byte_named_by_verify_among_many)
 {
 	enum { N = 200 };
