@@ -1069,6 +1069,114 @@ TEST(export_falls_back_without_rename_flags)
 	}
 }
 
+/*
+ * Answers the filter's notifications (renameat2 with RENAME_EXCHANGE): the
+ * first goes through, the second fails with EIO, any later one goes through.
+ */
+typedef struct exchange_referee {
+	int fd; /* the notification fd, once the filter is loaded; -1 before */
+	pthread_mutex_t lock;
+	pthread_cond_t ready;
+} exchange_referee;
+
+static void *referee_main(void *arg)
+{
+	exchange_referee *ref = arg;
+	pthread_mutex_lock(&ref->lock);
+	while (ref->fd < 0)
+		pthread_cond_wait(&ref->ready, &ref->lock);
+	int fd = ref->fd;
+	pthread_mutex_unlock(&ref->lock);
+	struct seccomp_notif *req;
+	struct seccomp_notif_resp *resp;
+	if (seccomp_notify_alloc(&req, &resp) < 0)
+		return NULL;
+	for (unsigned n = 1;; n++) {
+		memset(req, 0, sizeof(*req)); /* the kernel refuses one that is not */
+		int r = seccomp_notify_receive(fd, req);
+		if (r < 0) {
+			fprintf(stderr, "# referee: receive: %s\n", strerror(-r));
+			break;
+		}
+		resp->id = req->id;
+		resp->val = 0;
+		resp->error = n == 2 ? -EIO : 0;
+		resp->flags = n == 2 ? 0 : SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		r = seccomp_notify_respond(fd, resp);
+		if (r < 0 && r != -ENOENT) {
+			fprintf(stderr, "# referee: respond: %s\n", strerror(-r));
+			break;
+		}
+	}
+	seccomp_notify_free(req, resp);
+	return NULL;
+}
+
+/*
+ * The user's file is swapped out, found edited since the scan, and the swap
+ * back fails: it must be kept under the temp name and the error must say
+ * where, never unlinked; our file holds the name.
+ */
+static void exchange_back_refused(void)
+{
+	sb_error err = SB_ERROR_INIT;
+	sb_store *s = open_store();
+	ASSERT_EQ(sb_test_sh("mkdir d && echo old > d/f"), 0);
+	int dfd = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_OK(dfd);
+	sb_tree_entry e = {.name = "f", .name_len = 1, .type = SB_FT_REG, .mode = 0640, .size = 4};
+	ASSERT_OK(sb_content_store_buf(s, "new\n", 4, &e.id, &err));
+	sb_export_expect x = expect_now(dfd, "f");
+	ASSERT_EQ(sb_test_sh("echo edited since the scan > d/f"), 0);
+
+	/* The referee runs before the filter, so the filter does not hold it. */
+	exchange_referee ref = {-1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	ASSERT_OK(pthread_create(&t, NULL, referee_main, &ref));
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	ASSERT_TRUE(ctx != NULL);
+	ASSERT_OK(seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(renameat2), 1,
+				   SCMP_A4(SCMP_CMP_EQ, RENAME_EXCHANGE)));
+	ASSERT_OK(seccomp_load(ctx));
+	pthread_mutex_lock(&ref.lock);
+	ref.fd = seccomp_notify_fd(ctx);
+	pthread_cond_signal(&ref.ready);
+	pthread_mutex_unlock(&ref.lock);
+	ASSERT_TRUE(ref.fd >= 0);
+
+	ASSERT_ERR(sb_export_entry(s, dfd, &e, &x, NULL, SB_EXPORT_REPLACE, NULL, NULL, &err),
+		   -ESTALE);
+	printf("# %s\n", err.msg);
+	ASSERT_TRUE(strstr(err.msg, "could not be given its name back") != NULL);
+	const char *at = strstr(err.msg, ".sb-tmp-");
+	ASSERT_TRUE(at != NULL);
+	char kept[64];
+	snprintf(kept, sizeof(kept), "%.*s", (int)strcspn(at, "'"), at);
+	ASSERT_EQ(sb_test_sh("test \"$(cat 'd/%s')\" = 'edited since the scan' && "
+			     "test \"$(cat d/f)\" = new && test $(ls -A d | wc -l) = 2",
+			     kept),
+		  0);
+	close(dfd);
+	sb_store_free(s);
+	seccomp_release(ctx);
+}
+
+TEST(export_keeps_the_users_file_when_the_swap_back_fails)
+{
+	pid_t pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		if (mkdir("child", 0700) < 0 || chdir("child") < 0)
+			_exit(1);
+		alarm(60); /* a referee that stopped answering would leave us waiting */
+		exchange_back_refused();
+		_exit(0);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static unsigned progress_calls;
 
 static void count_progress(void *userdata, const sb_scan_stats *so_far)
