@@ -22,7 +22,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The wall-clock time file timestamps are compared with, in ns. */
 /*
  * Tests stop here (SIGSTOP) when the variable var is "1", to change the
  * workspace the way a concurrent writer would: SNAPBOX_TEST_PAUSE_BEFORE_WRITE

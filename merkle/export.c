@@ -13,8 +13,6 @@
 #include "export.h"
 #include "fileio.h"
 
-#define NSEC 1000000000LL
-
 static atomic_uint tmp_counter;
 
 static const char *display(const sb_tree_entry *e, const char *path, char *buf, size_t size)
@@ -186,8 +184,8 @@ static int place(int dir_fd, const char *tmp, const sb_tree_entry *e, const sb_e
 			/* no RENAME_EXCHANGE: the old entry goes as a removal does, then ours comes */
 			r = remove_checked(dir_fd, e->name, x, "overwritten", err);
 			if (r < 0 && r != -ENOENT && r != -EISDIR) {
-				(void)unlinkat(dir_fd, tmp,
-					       0); /* ours, never moved; err names theirs */
+				/* the temp is ours, never moved; err names theirs */
+				(void)unlinkat(dir_fd, tmp, 0);
 				return r;
 			}
 			empty = r != -EISDIR;

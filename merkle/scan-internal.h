@@ -25,7 +25,6 @@
 
 #define MAX_READS    4	  /* a file still changing after this is stored as last read */
 #define MAX_INFLIGHT 1024 /* jobs queued, running or awaiting the walker */
-#define NSEC	     1000000000LL
 /*
  * Finished jobs the walker waits for when it must wait: woken for each one,
  * it would cost two context switches per file.

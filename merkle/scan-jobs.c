@@ -106,7 +106,7 @@ void sb_scan__progress(walker *w)
 		return;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	if (sb_scan__ts_ns(&now) - w->sc->last_progress < NSEC / 10)
+	if (sb_scan__ts_ns(&now) - w->sc->last_progress < SB_NSEC / 10)
 		return;
 	w->sc->last_progress = sb_scan__ts_ns(&now);
 	w->sc->o->progress(w->sc->o->userdata, &w->stats);
@@ -164,10 +164,10 @@ int sb_scan__drain(walker *w, size_t want)
 		/* wake now and then so progress keeps coming during long hashes */
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += NSEC / 10;
-		if (until.tv_nsec >= NSEC) {
+		until.tv_nsec += SB_NSEC / 10;
+		if (until.tv_nsec >= SB_NSEC) {
 			until.tv_sec++;
-			until.tv_nsec -= NSEC;
+			until.tv_nsec -= SB_NSEC;
 		}
 		if (pthread_cond_timedwait(&w->sc->done_cv, &w->sc->mu, &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&w->sc->mu);

@@ -13,7 +13,6 @@
 #include "buf.h"
 #include "statcache-internal.h"
 
-#define NSEC 1000000000LL
 /* restamp's wait for the coarse clock: naps of 0.5 ms, 100 ms at most */
 #define RESTAMP_NAP_NS 500000
 #define RESTAMP_NAPS   200
@@ -87,8 +86,8 @@ void sb_statcache_set_stamp(sb_statcache *c, int64_t stamp_ns)
 
 static bool racy(int64_t t, int64_t stamp)
 {
-	if (t % NSEC == 0)
-		return t > stamp - 2 * NSEC;
+	if (t % SB_NSEC == 0)
+		return t > stamp - 2 * SB_NSEC;
 	return t >= stamp;
 }
 
