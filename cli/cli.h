@@ -79,6 +79,8 @@ int sb_cli_plain_args(sb_cli *cli, int argc, char **argv);
 
 /* Opens the workspace named by -C with the store named by --store. */
 int sb_cli_open(sb_cli *cli, sb_ws_flags flags, sb_workspace **ret, sb_error *err);
+/* The store's path: --store, else the default (workspace.h); *ret malloc'd. */
+int sb_cli_store_path(sb_cli *cli, char **ret, sb_error *err);
 
 /* Colour escapes (empty strings when colour is off for that stream). */
 const char *sb_cli_c(bool on, const char *which);
@@ -130,3 +132,4 @@ int cmd_run(sb_cli *cli, int argc, char **argv);
 int cmd_apply(sb_cli *cli, int argc, char **argv);
 int cmd_discard(sb_cli *cli, int argc, char **argv);
 int cmd_doctor(sb_cli *cli, int argc, char **argv);
+int cmd_gc(sb_cli *cli, int argc, char **argv);

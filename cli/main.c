@@ -80,6 +80,18 @@ static const sb_verb verbs[] = {
      "snapbox verify\n\n"
      "Reads every object of the store, re-hashes it, and checks that every snapshot's\n"
      "trees and contents are present. Exits 1 listing each corrupt or missing object.\n"},
+    {"gc", cmd_gc, "forget old snapshots, drop objects nothing needs",
+     "snapbox gc [--keep N] [--dry-run]\n\n"
+     "Drops every object that no snapshot, staged session or stat cache of any workspace\n"
+     "in the store still needs, and rewrites the packs that are mostly garbage or small.\n"
+     "With --keep N it first forgets all but the newest N snapshots of this workspace;\n"
+     "the head (what status compares with) and a pending session's baseline are always\n"
+     "kept. Snapshot numbers are never reused: gc leaves holes.\n\n"
+     "gc needs the store to itself: it fails at once while another snapbox command has\n"
+     "the store open, and commands started while it runs wait for it. A store it cannot\n"
+     "fully read (see 'snapbox verify') is left exactly as it is.\n\n"
+     "  --keep N        forget all but the newest N snapshots of the workspace (N >= 1)\n"
+     "  -n, --dry-run   say what would be forgotten and dropped; change nothing\n"},
     {"export", cmd_export, "write a snapshot into a new or empty directory",
      "snapbox export N DIR\n\n"
      "Writes snapshot N into DIR, which must not exist or be empty: files, directories,\n"
@@ -165,18 +177,20 @@ int sb_cli_plain_args(sb_cli *cli, int argc, char **argv)
 	return -1;
 }
 
+int sb_cli_store_path(sb_cli *cli, char **ret, sb_error *err)
+{
+	if (!cli->store)
+		return sb_store_default_path(ret, err);
+	*ret = strdup(cli->store);
+	return *ret ? 0 : -ENOMEM;
+}
+
 int sb_cli_open(sb_cli *cli, sb_ws_flags flags, sb_workspace **ret, sb_error *err)
 {
 	_cleanup_free_ char *store = NULL;
-	if (cli->store) {
-		store = strdup(cli->store);
-		if (!store)
-			return -ENOMEM;
-	} else {
-		int r = sb_store_default_path(&store, err);
-		if (r < 0)
-			return r;
-	}
+	int r = sb_cli_store_path(cli, &store, err);
+	if (r < 0)
+		return r;
 	return sb_workspace_open(store, cli->workspace, flags, ret, err);
 }
 

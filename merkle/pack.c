@@ -115,6 +115,33 @@ static int rec_fail(sb_error *err, sb_rec_problem *ret_problem, sb_rec_problem p
 			    sb_id_to_hex(&e->id, hex), pack_name, e->offset, sb_rec_problem_str(p));
 }
 
+static bool header_matches(const uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry *e)
+{
+	return memcmp(hdr, SB_REC_MAGIC, 4) == 0 && hdr[4] == e->type && hdr[5] == e->flags &&
+	       sb_le16(hdr + 6) == 0 && sb_le32(hdr + 8) == e->raw_len &&
+	       sb_le32(hdr + 12) == e->stored_len && memcmp(hdr + 16, e->id.b, SB_ID_LEN) == 0;
+}
+
+int sb_pack__read_stored(int fd, const char *pack_name, const sb_entry *e, void *buf, sb_error *err)
+{
+	sb_rec_problem p;
+	if (e->stored_len > SB_STORED_MAX)
+		return rec_fail(err, &p, SB_REC_BAD_HEADER, pack_name, e);
+	uint8_t hdr[SB_REC_HEADER_LEN];
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {buf, e->stored_len}};
+	ssize_t n = preadv_full(fd, iov, 2, (off_t)e->offset);
+	if (n < 0) {
+		char hex[SB_HEX_LEN + 1];
+		return sb_error_errno(err, (int)-n, "read object %s from 'packs/%s.pack'",
+				      sb_id_to_hex(&e->id, hex), pack_name);
+	}
+	if ((size_t)n < SB_REC_HEADER_LEN + (size_t)e->stored_len)
+		return rec_fail(err, &p, SB_REC_TRUNCATED, pack_name, e);
+	if (!header_matches(hdr, e))
+		return rec_fail(err, &p, SB_REC_BAD_HEADER, pack_name, e);
+	return 0;
+}
+
 int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
 			 void **ret_data, sb_rec_problem *ret_problem, sb_error *err)
 {
@@ -150,9 +177,7 @@ int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zc
 	if ((size_t)n < SB_REC_HEADER_LEN + (size_t)e->stored_len)
 		return rec_fail(err, ret_problem, SB_REC_TRUNCATED, pack_name, e);
 
-	if (memcmp(hdr, SB_REC_MAGIC, 4) != 0 || hdr[4] != e->type || hdr[5] != e->flags ||
-	    sb_le16(hdr + 6) != 0 || sb_le32(hdr + 8) != e->raw_len ||
-	    sb_le32(hdr + 12) != e->stored_len || memcmp(hdr + 16, e->id.b, SB_ID_LEN) != 0)
+	if (!header_matches(hdr, e))
 		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
 
 	if (zstd) {

@@ -201,6 +201,25 @@ int sb_snapshot_write(sb_workspace *w, sb_snapshot *s, sb_error *err)
 	return 0;
 }
 
+int sb_snapshot_forget(sb_workspace *w, const int64_t *ids, size_t n, sb_error *err)
+{
+	_cleanup_close_ int dfd =
+	    openat(sb_workspace_dir_fd(w), "snapshots", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return sb_error_errno(err, errno, "open '%s/snapshots'", sb_workspace_area_path(w));
+	for (size_t i = 0; i < n; i++) {
+		char name[40];
+		snprintf(name, sizeof(name), "%" PRId64 ".json", ids[i]);
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			return sb_error_errno(err, errno, "remove '%s/snapshots/%s'",
+					      sb_workspace_area_path(w), name);
+	}
+	if (fsync(dfd) < 0)
+		return sb_error_errno(err, errno, "fsync '%s/snapshots'",
+				      sb_workspace_area_path(w));
+	return 0;
+}
+
 static int bad(sb_error *err, const char *file, const char *what)
 {
 	return sb_error_set(err, EBADMSG,

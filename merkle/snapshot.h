@@ -54,6 +54,12 @@ void sb_snapshot_release(sb_snapshot *s);
 /* Assigns the next id (greatest existing + 1), sets parent if unset, writes. */
 int sb_snapshot_write(sb_workspace *w, sb_snapshot *s, sb_error *err);
 int sb_snapshot_read(sb_workspace *w, int64_t id, sb_snapshot *ret, sb_error *err);
+/*
+ * Forgets the manifests ids[0..n) (gc): each is removed, then the directory
+ * is synced once. Their ids are never given out again while a later one
+ * stays. Needs the workspace lock.
+ */
+int sb_snapshot_forget(sb_workspace *w, const int64_t *ids, size_t n, sb_error *err);
 /* Ids in ascending order; *ret_ids malloc'd. Ignores files that are not N.json. */
 int sb_snapshot_list(sb_workspace *w, int64_t **ret_ids, size_t *ret_n, sb_error *err);
 /* Greatest id, or -ENOENT when there is none. */

@@ -70,6 +70,21 @@ size_t sb_statcache_count(const sb_statcache *c)
 	return c->cur.n;
 }
 
+int sb_statcache_foreach_id(const sb_statcache *c, sb_statcache_id_fn fn, void *userdata)
+{
+	for (size_t i = 0; i < c->cur.n; i++) {
+		const char *rec = c->cur.rec[i];
+		sb_id id;
+		memcpy(id.b, rec + REC_ID, SB_ID_LEN);
+		if (sb_id_is_zero(&id))
+			continue;
+		int r = fn(userdata, &id, rec_mode(rec));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- lookup and record ---- */
 
 void sb_statcache_begin(sb_statcache *c)

@@ -122,6 +122,13 @@ static inline void sb_statcache_freep(sb_statcache **p)
 const char *sb_statcache_problem(const sb_statcache *c);
 /* Entries available to lookup. */
 size_t sb_statcache_count(const sb_statcache *c);
+/*
+ * Each id the loaded entries name, with the entry's st_mode: a file's
+ * content, a symlink's target, a directory's tree (gc keeps them: a scan
+ * trusts them without asking the store). fn < 0 stops and is returned.
+ */
+typedef int (*sb_statcache_id_fn)(void *userdata, const sb_id *id, uint32_t mode);
+int sb_statcache_foreach_id(const sb_statcache *c, sb_statcache_id_fn fn, void *userdata);
 
 /* Starts a new generation: takes the stamp, forgets anything recorded. */
 void sb_statcache_begin(sb_statcache *c);

@@ -160,8 +160,11 @@ typedef struct sb_bad_idx {
 	char why[192];
 } sb_bad_idx;
 
+#define SB_STORE_LOCK "gc.lock" /* store.h: shared by every open store, exclusive for gc */
+
 struct sb_store {
 	int root_fd;
+	int lock_fd;  /* on SB_STORE_LOCK; -1 when opened without it */
 	int packs_fd; /* -1 while a read-only store has no packs/ */
 	sb_store_flags flags;
 	uint64_t pack_max; /* SB_PACK_MAX_SIZE; tests lower it */
@@ -240,6 +243,15 @@ const char *sb_rec_problem_str(sb_rec_problem p);
 int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
 			 void **ret_data, sb_rec_problem *ret_problem, sb_error *err);
 
+/*
+ * Reads e's record as stored (for gc's repack): the header, checked against
+ * e, and the stored_len payload bytes into buf, neither decompressed nor
+ * re-hashed. -EBADMSG naming the object and the pack on a bad header or a
+ * short read; -errno on I/O errors.
+ */
+int sb_pack__read_stored(int fd, const char *pack_name, const sb_entry *e, void *buf,
+			 sb_error *err);
+
 /* Record header for an object about to be appended. */
 void sb_pack__encode_record_header(uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry *e);
 void sb_pack__encode_pack_header(uint8_t hdr[SB_PACK_HEADER_LEN]);
@@ -300,5 +312,12 @@ int sb_store__reload_if_changed(sb_store *s, sb_error *err);
 int sb_store__lookup(sb_store *s, const sb_id *id, sb_entry *ret, const sb_pack **ret_bad);
 /* Writes the buffered records of s->cur; a failure sticks (s->werr). */
 int sb_store__wbuf_write(sb_store *s, sb_error *err);
+/*
+ * Appends a record copied from another pack as it is (gc's repack): e's id,
+ * type, lengths and flags, with payload its stored bytes. An id this writer
+ * wrote already is skipped; the store's other packs are not consulted.
+ * Takes s->lock.
+ */
+int sb_store__put_record(sb_store *s, const sb_entry *e, const void *payload, sb_error *err);
 /* Keeps a tree (e) just stored, found or read for the reads that follow, when asked to. */
 void sb_store__cache_tree(sb_store *s, const sb_entry *e, const void *data, size_t len);

@@ -160,6 +160,34 @@ static int mkdir_parents(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Takes gc.lock as store.h says: shared (waiting for a gc), or exclusive at once. */
+static int store_lock(int root_fd, const char *root, sb_store_flags flags, int *ret_fd,
+		      sb_error *err)
+{
+	bool excl = flags & SB_STORE_EXCLUSIVE;
+	*ret_fd = -1;
+	_cleanup_close_ int fd =
+	    openat(root_fd, SB_STORE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && !excl && (errno == EACCES || errno == EROFS))
+		fd = openat(root_fd, SB_STORE_LOCK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && !(flags & (SB_STORE_WRITE | SB_STORE_EXCLUSIVE)) &&
+	    (errno == EACCES || errno == EROFS))
+		return 0; /* read-only: nothing of ours a gc could undo */
+	if (fd < 0)
+		return sb_error_errno(err, errno, "open lock file '%s/%s'", root, SB_STORE_LOCK);
+	int op = excl ? LOCK_EX | LOCK_NB : LOCK_SH;
+	if (RETRY_EINTR(flock(fd, op)) < 0) {
+		if (errno == EWOULDBLOCK)
+			return sb_error_set(err, EBUSY,
+					    "store '%s' is in use by another snapbox command; "
+					    "run this again when it has finished",
+					    root);
+		return sb_error_errno(err, errno, "lock '%s/%s'", root, SB_STORE_LOCK);
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_error *err)
 {
 	if (flags & SB_STORE_CREATE) {
@@ -172,11 +200,16 @@ int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_err
 		return sb_error_errno(err, errno, "open store '%s'", root);
 	if ((flags & SB_STORE_WRITE) && mkdirat(root_fd, "packs", 0700) < 0 && errno != EEXIST)
 		return sb_error_errno(err, errno, "create '%s/packs'", root);
+	_cleanup_close_ int lock_fd = -1;
+	int r = store_lock(root_fd, root, flags, &lock_fd, err);
+	if (r < 0)
+		return r;
 
 	sb_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return sb_error_errno(err, ENOMEM, "open store '%s'", root);
 	s->root_fd = TAKE_FD(root_fd);
+	s->lock_fd = TAKE_FD(lock_fd);
 	s->packs_fd = -1;
 	s->flags = flags;
 	s->pack_max = SB_PACK_MAX_SIZE;
@@ -186,7 +219,7 @@ int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_err
 	pthread_mutex_init(&s->pool_lock, NULL);
 
 	pthread_mutex_lock(&s->lock);
-	int r = sb_store__reload(s, err);
+	r = sb_store__reload(s, err);
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0) {
 		sb_store_free(s);
@@ -219,6 +252,7 @@ void sb_store_free(sb_store *s)
 	free(s->pool);
 	CLOSE_FD(s->packs_fd);
 	CLOSE_FD(s->root_fd);
+	CLOSE_FD(s->lock_fd);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->flush_lock);
 	pthread_mutex_destroy(&s->pool_lock);
@@ -403,6 +437,57 @@ static int pack_create(sb_store *s, sb_error *err)
 }
 
 /*
+ * Appends a new object's record (e: everything but offset and pack, which
+ * it fills) to this writer's pack, starting a pack when there is none or
+ * the current one is full, and lists it among the own writes. Under s->lock.
+ */
+static int append_new(sb_store *s, sb_entry *e, const void *payload, writeback *wb, sb_error *err)
+{
+	int r = w_reserve(s);
+	if (r < 0)
+		return sb_error_errno(err, -r, "store index");
+	uint64_t rec_len = SB_REC_HEADER_LEN + (uint64_t)e->stored_len;
+	if (s->cur && s->cur->count > 0 && s->cur->end + rec_len > s->pack_max) {
+		/* sealed: its idx is written at the next flush */
+		r = sb_store__wbuf_write(s, err);
+		if (r < 0)
+			return r;
+		s->cur = NULL;
+	}
+	if (!s->cur) {
+		r = pack_create(s, err);
+		if (r < 0)
+			return r;
+	}
+	e->offset = s->cur->end;
+	e->pack = s->cur->no;
+	r = append_record(s, e, payload, err);
+	if (r < 0)
+		return r;
+	writeback_take(s->cur, wb);
+	s->w_ents[s->n_w] = *e;
+	sb_idtab_insert(&s->w_idx, &e->id, s->n_w++);
+	s->cur->count++;
+	s->cur->dirty = true;
+	s->stats.objects_written++;
+	s->stats.bytes_written += rec_len;
+	return 0;
+}
+
+int sb_store__put_record(sb_store *s, const sb_entry *src, const void *payload, sb_error *err)
+{
+	sb_entry e = *src;
+	writeback wb = {-1, 0, 0};
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	if (!sb_idtab_find(&s->w_idx, &e.id, s->w_ents, sizeof(*s->w_ents)))
+		r = append_new(s, &e, payload, &wb, err);
+	pthread_mutex_unlock(&s->lock);
+	writeback_start(&wb);
+	return r;
+}
+
+/*
  * Compresses data at level into z->buf. Returns the compressed length, or
  * len when that does not pay: incompressible data costs zstd little (it
  * gives up fast), and keeping it raw makes every later read of it free of
@@ -563,37 +648,9 @@ int sb_store_put_hinted(sb_store *s, sb_obj_type type, const void *data, size_t 
 		s->stats.objects_deduped++;
 		goto done;
 	}
-	r = w_reserve(s);
-	if (r < 0) {
-		sb_error_errno(err, -r, "store index");
-		goto done;
-	}
-	uint64_t rec_len = SB_REC_HEADER_LEN + (uint64_t)e.stored_len;
-	if (s->cur && s->cur->count > 0 && s->cur->end + rec_len > s->pack_max) {
-		/* sealed: its idx is written at the next flush */
-		r = sb_store__wbuf_write(s, err);
-		if (r < 0)
-			goto done;
-		s->cur = NULL;
-	}
-	if (!s->cur) {
-		r = pack_create(s, err);
-		if (r < 0)
-			goto done;
-	}
-	e.offset = s->cur->end;
-	e.pack = s->cur->no;
-	r = append_record(s, &e, (e.flags & SB_REC_ZSTD) ? z->buf : data, err);
-	if (r < 0)
-		goto done;
-	writeback_take(s->cur, &wb);
-	s->w_ents[s->n_w] = e;
-	sb_idtab_insert(&s->w_idx, &e.id, s->n_w++);
-	s->cur->count++;
-	s->cur->dirty = true;
-	s->stats.objects_written++;
-	s->stats.bytes_written += rec_len;
-	sb_store__cache_tree(s, &e, data, len);
+	r = append_new(s, &e, (e.flags & SB_REC_ZSTD) ? z->buf : data, &wb, err);
+	if (r == 0)
+		sb_store__cache_tree(s, &e, data, len);
 done:
 	pthread_mutex_unlock(&s->lock);
 	writeback_start(&wb);

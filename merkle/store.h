@@ -57,6 +57,13 @@
  *
  * A store keeps an fd open per pack it reads from, closing idle ones beyond
  * 256 or when the process runs out of fds.
+ *
+ * Every open store holds flock(LOCK_SH) on the root's gc.lock until it is
+ * freed, waiting while a gc holds it; SB_STORE_EXCLUSIVE takes LOCK_EX
+ * instead and fails at once (-EBUSY, "in use") when any other open store
+ * holds it, so a gc never removes an object a writer is about to rely on
+ * (put() of an id present writes nothing). A store that may only be read
+ * and whose gc.lock cannot be created is opened without it.
  */
 
 #include <stdbool.h>
@@ -75,8 +82,9 @@ typedef enum sb_obj_type {
 } sb_obj_type;
 
 typedef enum sb_store_flags {
-	SB_STORE_WRITE = 1 << 0,  /* open for writing (creates packs/ if missing) */
-	SB_STORE_CREATE = 1 << 1, /* create the store root if it does not exist */
+	SB_STORE_WRITE = 1 << 0,     /* open for writing (creates packs/ if missing) */
+	SB_STORE_CREATE = 1 << 1,    /* create the store root if it does not exist */
+	SB_STORE_EXCLUSIVE = 1 << 2, /* gc: no other process may have the store open */
 } sb_store_flags;
 
 /* Counters for tests and -v output: work done since open. */
@@ -181,3 +189,36 @@ int sb_store_verify_objects(sb_store *s, sb_store_problem_fn cb, void *userdata,
  */
 typedef int (*sb_store_each_fn)(void *userdata, const sb_id *id, sb_obj_type type);
 int sb_store_foreach(sb_store *s, sb_store_each_fn fn, void *userdata, sb_error *err);
+
+/*
+ * gc's sweep, on a store opened SB_STORE_WRITE | SB_STORE_EXCLUSIVE: every
+ * indexed object for which live() is false is garbage. A pack holding only
+ * garbage is removed; one at least 1/8 garbage, one under 32 MiB with any
+ * garbage, and packs under 32 MiB when there are two or more, are rewritten (their live records copied as they
+ * are into new packs, which are made durable first) and removed; the other
+ * packs keep their garbage (dead_left). Packs without an index whose writer
+ * is gone, and temp files of an index never renamed into place, are
+ * removed too. Records are copied unverified: a damaged one stays as
+ * damaged as it was ('snapbox verify' reads every byte).
+ *
+ * Nothing is removed (-EBADMSG, saying to run verify) when an index cannot
+ * be used, an entry is invalid, an index names a missing pack, or a record
+ * to copy has a bad header. With dry_run nothing is written or removed and
+ * the _after figures are estimates.
+ */
+typedef struct sb_sweep_stats {
+	uint64_t packs_before, packs_after;	 /* pack files */
+	uint64_t bytes_before, bytes_after;	 /* pack, index and leftover files */
+	uint64_t objects_dropped, bytes_dropped; /* garbage records removed */
+	uint64_t objects_copied, bytes_copied;	 /* live records moved to new packs */
+	uint64_t dead_left, dead_bytes_left;	 /* garbage left in packs kept */
+	uint64_t packs_rewritten, packs_deleted;
+	uint64_t orphans_removed, orphan_bytes; /* leftovers of writers that died */
+} sb_sweep_stats;
+
+/* The index checks of the sweep alone, for gc to run before it marks anything. */
+int sb_store_check_indexes(sb_store *s, sb_error *err);
+
+typedef bool (*sb_store_live_fn)(void *userdata, const sb_id *id);
+int sb_store_sweep(sb_store *s, sb_store_live_fn live, void *userdata, bool dry_run,
+		   sb_sweep_stats *ret, sb_error *err);

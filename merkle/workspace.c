@@ -19,6 +19,7 @@ struct sb_workspace {
 	int root_fd;
 	int dir_fd;
 	sb_store *store;
+	bool store_borrowed; /* sb_workspace_open_area: the caller's */
 	sb_lock lock;
 };
 
@@ -168,12 +169,55 @@ fail:
 	return r;
 }
 
+int sb_workspace_id_of(const char *ws_path, char ret[33], sb_error *err)
+{
+	_cleanup_free_ char *canon = realpath(ws_path, NULL);
+	if (!canon)
+		return sb_error_errno(err, errno, "workspace '%s'", ws_path);
+	workspace_id(canon, ret);
+	return 0;
+}
+
+int sb_workspace_open_area(sb_store *s, const char *store_path, const char *id, sb_workspace **ret,
+			   sb_error *err)
+{
+	_cleanup_free_ sb_workspace *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->root_fd = w->dir_fd = w->lock.fd = -1;
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	if (asprintf(&w->area_path, "%s/workspaces/%s", store_path, id) < 0)
+		return -ENOMEM;
+	w->store_path = strdup(store_path);
+	w->dir_fd = open(w->area_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int r = 0;
+	if (w->dir_fd < 0)
+		r = sb_error_errno(err, errno, "workspace area '%s'", w->area_path);
+	else if (!w->store_path)
+		r = -ENOMEM;
+	else if (sb_read_file_at(w->dir_fd, "path", PATH_MAX + 2, &w->path, NULL, NULL) < 0 &&
+		 !(w->path = strdup("?")))
+		r = -ENOMEM;
+	if (r < 0) {
+		CLOSE_FD(w->dir_fd);
+		free(w->area_path);
+		free(w->store_path);
+		return r;
+	}
+	w->path[strcspn(w->path, "\n")] = 0;
+	w->store = s;
+	w->store_borrowed = true;
+	*ret = TAKE_PTR(w);
+	return 0;
+}
+
 void sb_workspace_free(sb_workspace *w)
 {
 	if (!w)
 		return;
 	sb_lock_release(&w->lock);
-	sb_store_free(w->store);
+	if (!w->store_borrowed)
+		sb_store_free(w->store);
 	CLOSE_FD(w->root_fd);
 	CLOSE_FD(w->dir_fd);
 	free(w->path);

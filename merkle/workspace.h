@@ -36,6 +36,16 @@ typedef enum sb_ws_flags {
 
 int sb_workspace_open(const char *store_root, const char *ws_path, sb_ws_flags flags,
 		      sb_workspace **ret, sb_error *err);
+/*
+ * A workspace area by its id (gc visits every one), on a store the caller
+ * opened and still owns. The workspace directory need not exist any more:
+ * sb_workspace_root_fd is -1 and sb_workspace_path is what the area's
+ * "path" file says (or "?"). -ENOENT when there is no such area.
+ */
+int sb_workspace_open_area(sb_store *s, const char *store_path, const char *id, sb_workspace **ret,
+			   sb_error *err);
+/* The id of the workspace at ws_path (its area: workspaces/<id>/). */
+int sb_workspace_id_of(const char *ws_path, char ret[33], sb_error *err);
 void sb_workspace_free(sb_workspace *w);
 static inline void sb_workspace_freep(sb_workspace **w)
 {

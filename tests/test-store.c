@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -415,6 +416,121 @@ TEST(two_processes_write_at_once)
 	uint64_t checked;
 	ASSERT_EQ(verify(s, &p, &checked), 0);
 	ASSERT_TRUE(checked >= unique);
+	sb_store_free(s);
+}
+
+/*
+ * gc.lock: every open store holds it shared, gc exclusively. util-linux
+ * flock(1) is the oracle for what the file's lock is.
+ */
+TEST(gc_lock_excludes_every_other_open)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	ASSERT_EQ(sb_test_sh("flock -n -s store/gc.lock true"), 0);
+	ASSERT_EQ(sb_test_sh("flock -n -x store/gc.lock true"), 1);
+	sb_store *g = NULL;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_ERR(sb_store_open("store", SB_STORE_WRITE | SB_STORE_EXCLUSIVE, &g, &err), -EBUSY);
+	ASSERT_TRUE(strstr(err.msg, "in use by another snapbox") != NULL);
+	sb_store_free(s);
+
+	/*
+	 * A plain open waits while the gc holds the store, then goes on. The
+	 * child is forked first: one forked later would share the gc's lock.
+	 */
+	int go[2], done[2];
+	ASSERT_OK(pipe(go));
+	ASSERT_OK(pipe(done));
+	pid_t pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		char c;
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		sb_store_free(open_store(0));
+		_exit(write(done[1], "k", 1) == 1 ? 0 : 1);
+	}
+	g = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
+	ASSERT_EQ(sb_test_sh("flock -n -s store/gc.lock true"), 1);
+	ASSERT_EQ(write(go[1], "g", 1), 1);
+	struct pollfd p = {.fd = done[0], .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 300), 0);
+	sb_store_free(g);
+	ASSERT_EQ(poll(&p, 1, 30000), 1);
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* sb_store_sweep's live(): the even-numbered objects of ids[0..n). */
+typedef struct evens {
+	const sb_id *ids;
+	unsigned n;
+} evens;
+
+static bool even_live(void *userdata, const sb_id *id)
+{
+	const evens *e = userdata;
+	for (unsigned i = 0; i < e->n; i += 2)
+		if (sb_id_eq(&e->ids[i], id))
+			return true;
+	return false;
+}
+
+/*
+ * A sweep keeps every live object once and readable, drops the rest, and
+ * merges small packs: two packs holding the same objects (what a gc cut
+ * short between writing its new pack and removing the old leaves) and a
+ * third of other objects end as one pack.
+ */
+TEST(sweep_keeps_live_objects_once_and_drops_the_rest)
+{
+	enum { N = 120 };
+	sb_id ids[N];
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	put_range(s, 0, 80, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	const char *idx = only_file(".idx");
+	ASSERT_EQ(sb_test_sh("cd store/packs && p=$(basename %s .idx) && "
+			     "cp $p.pack pack-00000000000000000000000000000001.pack && "
+			     "cp $p.idx pack-00000000000000000000000000000001.idx",
+			     idx),
+		  0);
+	s = open_store(SB_STORE_WRITE);
+	put_range(s, 80, N, ids);
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	ASSERT_EQ(count_files(".idx"), 3);
+	uint64_t before = count_objects(s = open_store(0));
+	sb_store_free(s);
+	ASSERT_EQ(before, N); /* foreach visits each id once */
+
+	s = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
+	evens e = {ids, N};
+	sb_sweep_stats st;
+	sb_error err = SB_ERROR_INIT;
+	ASSERT_OK(sb_store_sweep(s, even_live, &e, true, &st, &err));
+	ASSERT_EQ(count_files(".idx"), 3); /* a dry run changes nothing */
+	ASSERT_OK(sb_store_sweep(s, even_live, &e, false, &st, &err));
+	sb_store_free(s);
+	ASSERT_EQ(count_files(".idx"), 1);
+	ASSERT_EQ(count_files(".pack"), 1);
+	ASSERT_EQ(st.objects_copied, N / 2);
+	ASSERT_EQ(st.objects_dropped, 80 + 40 / 2); /* both copies of the first 80's odd half */
+	ASSERT_EQ(st.packs_before, 3);
+	ASSERT_EQ(st.packs_after, 1);
+
+	s = open_store(0);
+	ASSERT_EQ(count_objects(s), N / 2);
+	for (unsigned i = 0; i < N; i += 2)
+		check_range(s, i, i + 1, ids);
+	for (unsigned i = 1; i < N; i += 2)
+		ASSERT_FALSE(sb_store_has(s, &ids[i]));
+	problems p = {0};
+	uint64_t checked = 0;
+	ASSERT_EQ(verify(s, &p, &checked), 0);
+	ASSERT_EQ(checked, N / 2);
 	sb_store_free(s);
 }
 

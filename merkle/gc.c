@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "gc.h"
+#include "reach.h"
+#include "session.h"
+#include "snapshot.h"
+#include "statcache.h"
+#include "workspace.h"
+
+typedef struct gc {
+	const sb_gc_opts *o;
+	sb_gc_result *res;
+	sb_store *store;
+	sb_reach *reach;
+	const char *where; /* the workspace being marked, for problems */
+	bool failed;	   /* a problem was found: msg says the first */
+	char msg[SB_ERROR_MAX];
+	bool found_target;
+} gc;
+
+static void reach_problem(void *userdata, const sb_id *id, const char *path, const char *what)
+{
+	gc *g = userdata;
+	(void)id;
+	if (g->failed)
+		return;
+	g->failed = true;
+	snprintf(g->msg, sizeof(g->msg), "workspace '%s', %s%s%s: %s", g->where,
+		 path[0] ? "path '" : "the root", path, path[0] ? "'" : "", what);
+}
+
+/* A problem met while marking: nothing has changed yet, and nothing will. */
+static int stop(sb_error *err, const char *what)
+{
+	char copy[SB_ERROR_MAX]; /* what may be err's own message */
+	snprintf(copy, sizeof(copy), "%s", what);
+	return sb_error_set(err, EBADMSG,
+			    "%s; gc removes nothing while it cannot tell what is still needed: run "
+			    "'snapbox verify' and repair or remove what it names",
+			    copy);
+}
+
+static int reached(gc *g, int r, sb_error *err)
+{
+	if (r < 0)
+		return sb_error_errno(err, -r, "gc: walk the snapshots");
+	return g->failed ? stop(err, g->msg) : 0;
+}
+
+static int cache_id(void *userdata, const sb_id *id, uint32_t mode)
+{
+	gc *g = userdata;
+	if (S_ISDIR(mode))
+		return sb_reach_tree(g->reach, id);
+	if (S_ISREG(mode) || S_ISLNK(mode))
+		return sb_reach_content(g->reach, id);
+	return 0;
+}
+
+static int add_forgotten(sb_gc_result *res, int64_t id)
+{
+	int64_t *v = realloc(res->forgotten, (res->n_forgotten + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	res->forgotten = v;
+	v[res->n_forgotten++] = id;
+	return 0;
+}
+
+/*
+ * The workspace's roots: its manifests (but those forgotten), its session's
+ * trees, its stat cache. Fills res->forgotten for the keep target.
+ */
+static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
+{
+	bool target = g->o->workspace_id && g->o->keep >= 0 &&
+		      strcmp(sb_workspace_id(w), g->o->workspace_id) == 0;
+	g->found_target |= target;
+	g->where = sb_workspace_path(w);
+
+	sb_session sess;
+	sb_session_init(&sess);
+	int r = sb_session_read(w, &sess, err);
+	bool have_sess = r == 0;
+	if (r < 0 && r != -ENOENT)
+		return r == -EBADMSG ? stop(err, err->msg) : r;
+	int64_t head = -1;
+	if (sb_snapshot_head(w, &head, NULL) < 0)
+		head = -1;
+
+	_cleanup_free_ int64_t *ids = NULL;
+	size_t n = 0;
+	r = sb_snapshot_list(w, &ids, &n, err);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		bool old = target && (int64_t)(n - i) > g->o->keep;
+		bool protected = ids[i] == head || (have_sess && ids[i] == sess.baseline);
+		if (old && !protected) {
+			r = add_forgotten(g->res, ids[i]) < 0 ? -ENOMEM : 0;
+			continue;
+		}
+		g->res->kept_protected += old;
+		sb_snapshot m;
+		r = sb_snapshot_read(w, ids[i], &m, err);
+		if (r < 0) {
+			r = r == -EBADMSG ? stop(err, err->msg) : r;
+			break;
+		}
+		r = reached(g, sb_reach_tree(g->reach, &m.root), err);
+		sb_snapshot_release(&m);
+	}
+	if (r >= 0 && have_sess) {
+		r = reached(g, sb_reach_tree(g->reach, &sess.baseline_root), err);
+		if (r >= 0 && sess.has_staged)
+			r = reached(g, sb_reach_tree(g->reach, &sess.staged_root), err);
+	}
+	sb_session_release(&sess);
+	if (r < 0)
+		return r;
+
+	_cleanup_(sb_statcache_freep) sb_statcache *c = NULL;
+	r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &c, err);
+	if (r < 0)
+		return sb_error_prefix(err, "gc: stat cache of workspace '%s'", g->where);
+	return reached(g, sb_statcache_foreach_id(c, cache_id, g), err);
+}
+
+static bool is_area_name(const char *name)
+{
+	if (strlen(name) != 32)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+/* Every workspace area, each locked (without waiting), appended to *ws. */
+static int open_areas(sb_store *s, const char *store_root, sb_workspace ***ws, size_t *n,
+		      sb_error *err)
+{
+	_cleanup_close_ int fd =
+	    openat(sb_store_root_fd(s), "workspaces", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d)
+		return sb_error_errno(err, errno, "read '%s/workspaces'", store_root);
+	fd = -1;
+	_cleanup_closedir_ DIR *dir = d;
+	size_t cap = 0;
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(dir);
+		if (!de)
+			break;
+		if (!is_area_name(de->d_name))
+			continue;
+		sb_workspace **v = sb_grow(*ws, &cap, *n, sizeof(*v), 8);
+		if (!v)
+			return -ENOMEM;
+		*ws = v;
+		int r = sb_workspace_open_area(s, store_root, de->d_name, &v[*n], err);
+		if (r < 0)
+			return r;
+		(*n)++;
+		r = sb_workspace_lock(v[*n - 1], 0, err);
+		if (r < 0)
+			return sb_error_prefix(err, "gc: workspace '%s'",
+					       sb_workspace_path(v[*n - 1]));
+	}
+	if (errno)
+		return sb_error_errno(err, errno, "read '%s/workspaces'", store_root);
+	return 0;
+}
+
+static bool live(void *userdata, const sb_id *id)
+{
+	return sb_reach_seen(userdata, id);
+}
+
+int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_error *err)
+{
+	*ret = (sb_gc_result){0};
+	sb_store *s = NULL;
+	int r = sb_store_open(store_root, SB_STORE_WRITE | SB_STORE_EXCLUSIVE, &s, err);
+	if (r < 0)
+		return r;
+	gc g = {.o = opts, .res = ret, .store = s};
+	sb_reach_ops ops = {.problem = reach_problem, .userdata = &g};
+	sb_workspace **ws = NULL;
+	size_t n_ws = 0;
+	r = sb_store_check_indexes(s, err);
+	if (r >= 0)
+		r = sb_reach_new(s, &ops, &g.reach);
+	if (r >= 0)
+		r = open_areas(s, store_root, &ws, &n_ws, err);
+	for (size_t i = 0; r >= 0 && i < n_ws; i++)
+		r = mark_workspace(&g, ws[i], err);
+	if (r >= 0 && opts->workspace_id && opts->keep >= 0 && !g.found_target)
+		r = sb_error_set(err, ENOENT, "the workspace has no snapshots in store '%s'",
+				 store_root);
+	ret->workspaces = n_ws;
+	ret->live = g.reach ? sb_reach_count(g.reach) : 0;
+	for (size_t i = 0; r >= 0 && !opts->dry_run && ret->n_forgotten && i < n_ws; i++)
+		if (strcmp(sb_workspace_id(ws[i]), opts->workspace_id) == 0)
+			r = sb_snapshot_forget(ws[i], ret->forgotten, ret->n_forgotten, err);
+	if (r >= 0)
+		r = sb_store_sweep(s, live, g.reach, opts->dry_run, &ret->sweep, err);
+	if (r == -ENOMEM && !err->msg[0])
+		sb_error_errno(err, ENOMEM, "gc");
+	for (size_t i = 0; i < n_ws; i++)
+		sb_workspace_free(ws[i]);
+	free(ws);
+	sb_reach_free(g.reach);
+	sb_store_free(s);
+	if (r < 0)
+		sb_gc_result_release(ret);
+	return r;
+}
+
+void sb_gc_result_release(sb_gc_result *r)
+{
+	free(r->forgotten);
+	r->forgotten = NULL;
+	r->n_forgotten = 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * gc: forget the old snapshots of one workspace, then drop every object
+ * that nothing in the store needs any more.
+ *
+ *   1. Open the store exclusively (store.h: -EBUSY while any other snapbox
+ *      has it open), read every index whole and check it
+ *      (sb_store_check_indexes), and lock every workspace area without
+ *      waiting (-EBUSY naming the busy workspace).
+ *   2. With opts.keep >= 1, the snapshots of opts.workspace_id to forget:
+ *      all but the newest keep, never the head (what status compares with)
+ *      nor the baseline of a pending session.
+ *   3. Live: what every workspace's remaining manifests reach (reach.h),
+ *      its session's baseline and staged trees, and every id its stat cache
+ *      names (a scan trusts those without asking the store, scan.h).
+ *   4. Forget the manifests, then sweep the packs (sb_store_sweep).
+ *
+ * Steps 1-3 change nothing. An index, manifest, session file, stat cache,
+ * tree or chunk list that cannot be read stops gc there (-EBADMSG naming it, and
+ * saying to run 'snapbox verify'): what it names cannot be told from
+ * garbage. With opts.dry_run nothing changes at all and ret says what
+ * would. A crash leaves at worst garbage (store.h) or snapshots forgotten
+ * whose objects are still there; a second gc finishes the job.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "store.h"
+
+typedef struct sb_gc_opts {
+	const char *workspace_id; /* the workspace keep applies to; NULL: none */
+	int64_t keep;		  /* the newest this many stay; < 0: forget nothing */
+	bool dry_run;
+} sb_gc_opts;
+
+typedef struct sb_gc_result {
+	int64_t *forgotten; /* ids forgotten, ascending (malloc'd) */
+	size_t n_forgotten;
+	size_t kept_protected; /* older than the newest keep, kept as head or baseline */
+	size_t workspaces;     /* areas visited */
+	uint64_t live;	       /* objects reached */
+	sb_sweep_stats sweep;
+} sb_gc_result;
+
+int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_error *err);
+void sb_gc_result_release(sb_gc_result *r);

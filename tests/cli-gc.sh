@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# snapbox gc: forgets old snapshots, drops what nothing needs, keeps all the
+# rest byte for byte; refuses (changing nothing) on a busy or unreadable
+# store. Judged by du, sha256sum of the pack files, and exports compared
+# with copies of the workspace taken when each snapshot was made.
+. "$(dirname "$0")/lib.sh"
+
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+PACKS=$SNAPBOX_STORE/packs
+packsum() { (cd "$PACKS" && sha256sum -- * | sort); }
+packbytes() { du -sb "$PACKS" | cut -f1; }
+ids() { sb -C "$1" --json list | jq_ "' '.join(str(s['id']) for s in d)"; }
+# The workspace's area in the store: the first 128 bits of SHA-256 of its path.
+area_of() { echo "$SNAPBOX_STORE/workspaces/$(printf %s "$(realpath "$1")" | sha256sum | cut -c1-32)"; }
+# hold MODE FILE SECONDS: a background process that holds flock MODE (-s or
+# -x) on FILE, as another snapbox would, until it is killed (kill_bg).
+bg_pids=()
+hold() {
+	(
+		exec 9<>"$2"
+		flock "$1" 9
+		exec sleep "$3"
+	) &
+	bg_pids+=($!)
+	sleep 0.3
+}
+kill_bg() {
+	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	bg_pids=()
+}
+trap 'kill_bg; _cleanup' EXIT
+
+ws=$T/ws
+mkdir -p "$ws/src"
+echo stable >"$ws/src/keep.txt"
+# Five snapshots, each with a new 256 KiB of random bytes in 'data' (which
+# zstd cannot shrink): forgetting three frees at least 768 KiB.
+for i in 0 1 2 3 4; do
+	head -c 262144 /dev/urandom >"$ws/data"
+	echo "version $i" >"$ws/src/v.txt"
+	sb -C "$ws" -q snapshot -m "v$i"
+	cp -a "$ws" "$T/copy$i"
+done
+
+packsum >"$T/sum0"
+expect_status 0 "gc --keep 2 --dry-run" sb -C "$ws" gc --keep 2 --dry-run
+check "the dry run names the snapshots it would forget" last_out_has "would forget 3 snapshots: 0 1 2"
+packsum >"$T/sum1"
+check "a dry run changes no pack file" cmp -s "$T/sum0" "$T/sum1"
+check "a dry run forgets no snapshot" test "$(ids "$ws")" = "0 1 2 3 4"
+
+before=$(packbytes)
+expect_status 0 "gc --keep 2" sb -C "$ws" --json gc --keep 2
+check "--json names the forgotten snapshots" test "$(jq_ "d['forgotten']" <"$T/.out")" = "[0, 1, 2]"
+after=$(packbytes)
+check "the packs shrank by the three old versions at least ($before -> $after bytes)" \
+	test $((before - after)) -ge $((3 * 262144))
+check "only the newest two snapshots are listed" test "$(ids "$ws")" = "3 4"
+expect_status 0 "verify passes after gc" sb -C "$ws" verify
+for i in 3 4; do
+	sb -C "$ws" -q export "$i" "$T/out$i"
+	check "snapshot $i exports exactly as the workspace was" diff -r "$T/copy$i" "$T/out$i"
+done
+expect_status 1 "a forgotten snapshot is gone" sb -C "$ws" export 1 "$T/out1"
+echo more >"$ws/new.txt"
+sb -C "$ws" -q snapshot
+check "numbers are not reused: the next snapshot is 5" test "$(ids "$ws")" = "3 4 5"
+
+# The head (what the workspace was last made equal to) is never forgotten.
+expect_status 0 "restore 3" sb -C "$ws" -q restore 3
+expect_status 0 "gc --keep 1 after restoring 3" sb -C "$ws" gc --keep 1
+check "gc says it kept an older snapshot" last_out_has "kept 1 older snapshot"
+check "the head (3) and the newest stay" test "$(ids "$ws")" = "3 5"
+sb -C "$ws" -q export 3 "$T/again3"
+check "the head still exports exactly" diff -r "$T/copy3" "$T/again3"
+
+# Objects another workspace needs survive a gc that forgets them here.
+ws2=$T/ws2
+mkdir -p "$ws2"
+cp "$ws/data" "$ws2/shared"
+sb -C "$ws2" -q snapshot
+head -c 262144 /dev/urandom >"$ws/data"
+sb -C "$ws" -q snapshot
+expect_status 0 "gc --keep 1 in the first workspace" sb -C "$ws" gc --keep 1
+check "the second workspace's snapshot is untouched" test "$(ids "$ws2")" = "0"
+sb -C "$ws2" -q export 0 "$T/ws2out"
+check "the content both shared still exports in the second" cmp "$ws2/shared" "$T/ws2out/shared"
+expect_status 0 "verify of the second workspace" sb -C "$ws2" verify
+
+# The stat cache names contents a scan trusts without asking the store: a
+# content only it names must survive. Forget a snapshot by hand, so that
+# nothing but the cache names the file it recorded.
+ws3=$T/ws3
+mkdir -p "$ws3"
+head -c 100000 /dev/urandom >"$ws3/only-in-cache"
+sb -C "$ws3" -q snapshot
+rm "$(area_of "$ws3")/snapshots/0.json"
+expect_status 0 "gc with a content only the stat cache names" sb -C "$ws3" gc
+sb -C "$ws3" -q snapshot
+expect_status 0 "a snapshot that trusted the cache verifies" sb -C "$ws3" verify
+sb -C "$ws3" -q export "$(ids "$ws3")" "$T/ws3out"
+check "and exports the file" cmp "$ws3/only-in-cache" "$T/ws3out/only-in-cache"
+
+# A staged session: its objects are named by nothing but session.json.
+ws4=$T/ws4
+mkdir -p "$ws4"
+echo base >"$ws4/f"
+sb -C "$ws4" -q snapshot
+if unshare --mount --pid --fork true 2>/dev/null; then
+	sb -C "$ws4" -q run -- sh -c 'seq 1 30000 >staged.txt; echo changed >f'
+	expect_status 0 "diff stages the run's changes into the store" sb -C "$ws4" diff --stat
+	expect_status 0 "gc --keep 1 with a staged session" sb -C "$ws4" gc --keep 1
+	expect_status 0 "the staged changes still apply" sb -C "$ws4" -q apply
+	check "the staged file landed whole" cmp <(seq 1 30000) "$ws4/staged.txt"
+	check "the staged edit landed" test "$(cat "$ws4/f")" = changed
+	expect_status 0 "verify after applying" sb -C "$ws4" verify
+else
+	skip "gc with a staged session" "this host cannot create mount and pid namespaces for snapbox run"
+fi
+
+# Leftovers of writers that died: a pack without an index, a temp index.
+pk=$(ls "$PACKS"/*.pack | head -n 1)
+cp "$pk" "$PACKS/pack-0123456789abcdef0123456789abcdef.pack"
+echo x >"$PACKS/pack-0123456789abcdef0123456789abcdef.idx.lock"
+expect_status 0 "gc removes what dead writers left" sb -C "$ws" gc
+check "the pack without an index is gone" test ! -e "$PACKS/pack-0123456789abcdef0123456789abcdef.pack"
+check "the temp index is gone" test ! -e "$PACKS/pack-0123456789abcdef0123456789abcdef.idx.lock"
+check "gc counted both" last_out_has "removed 2 files left by interrupted writers"
+
+# Busy: another command holds the store (flock -s as it would), or the
+# workspace lock. gc refuses at once and changes nothing.
+packsum >"$T/sum2"
+hold -s "$SNAPBOX_STORE/gc.lock" 60
+expect_status 1 "gc refuses while another command has the store open" sb -C "$ws" gc --keep 1
+check "it says the store is in use" last_err_has "is in use by another snapbox command"
+kill_bg
+hold -x "$(area_of "$ws")/lock" 60
+expect_status 1 "gc refuses while a workspace is locked" sb -C "$ws" gc --keep 1
+check "it names the busy workspace" last_err_has "workspace '$ws'"
+kill_bg
+packsum >"$T/sum3"
+check "a refused gc changed no pack file" cmp -s "$T/sum2" "$T/sum3"
+check "nor forgot a snapshot" test "$(ids "$ws")" = "6"
+
+# While gc holds the store, other commands wait for it and then go on.
+hold -x "$SNAPBOX_STORE/gc.lock" 1.5
+sb -C "$ws" -q list >"$T/waited" 2>&1 &
+lister=$!
+sleep 0.6
+check "a command started during gc waits" kill -0 "$lister"
+wait "$lister"
+check "and then succeeds" test $? = 0
+kill_bg
+
+# Unreadable: gc removes nothing when it cannot tell what is needed.
+idx=$(ls "$PACKS"/*.idx | head -n 1)
+cp "$idx" "$T/idx.orig"
+chmod u+w "$idx"
+printf '\xff' | dd of="$idx" bs=1 seek=30 conv=notrunc status=none
+packsum >"$T/sum4"
+expect_status 1 "gc refuses a damaged index" sb -C "$ws" gc
+check "it names the index and says to run verify" \
+	grep -q "index 'packs/$(basename "$idx")'.*snapbox verify" "$T/.err" || diag "$(cat "$T/.err")"
+packsum >"$T/sum5"
+check "and changes no pack file" cmp -s "$T/sum4" "$T/sum5"
+cp "$T/idx.orig" "$idx"
+
+# A manifest whose root is in no pack (as if its tree had been lost).
+snapdir=$(area_of "$ws")/snapshots
+python3 - "$snapdir/6.json" "$snapdir/9.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["id"], m["root"] = 9, "07" * 32
+json.dump(m, open(sys.argv[2], "w"))
+PY
+packsum >"$T/sum6"
+expect_status 1 "gc refuses when a snapshot's tree is missing" sb -C "$ws" gc
+check "it says which and what is wrong" last_err_has "missing tree"
+packsum >"$T/sum7"
+check "and changes no pack file" cmp -s "$T/sum6" "$T/sum7"
+rm "$snapdir/9.json"
+expect_status 0 "gc runs again once the store is whole" sb -C "$ws" gc
+expect_status 0 "verify after all of it" sb -C "$ws" verify
+
+# Again as an unprivileged user, in a store of its own.
+rootless_workspace "$T/rl"
+as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" -q snapshot
+echo y >"$T/rl/ws/f2" && chown --reference="$RL_WS" "$T/rl/ws/f2"
+as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" -q snapshot
+rootless_expect 0 "gc --keep 1 as an unprivileged user" gc --keep 1
+check "it forgot snapshot 0" last_out_has "forgot 1 snapshot: 0"
+rootless_expect 0 "and the store verifies" verify
+
+expect_status 2 "--keep 0 is a usage error" sb -C "$ws" gc --keep 0
+expect_status 0 "gc --help" sb gc --help
+check "--help names --keep" last_out_has "--keep N"
+
+done_testing
