@@ -12,7 +12,7 @@
 # (7, for the find /usr workload, whose 5% target needs more), BENCH_WORK (work
 # dir, default bench/work; created, must not exist or be an earlier work dir),
 # BENCH_KEEP=1 (keep the work dir), BENCH_OUT (also write the report there),
-# BENCH_ONLY (comma list of store,restore,run,layers; default all),
+# BENCH_ONLY (comma list of store,restore,gc,run,layers; default all),
 # SNAPBOX (a built snapbox binary; else built with meson into
 # SNAPBOX_BUILD, default build-bench at the source root, buildtype=release).
 set -euo pipefail
@@ -25,7 +25,7 @@ REPS=${BENCH_REPS:-3}
 MID_REPS=${BENCH_MID_REPS:-7}
 FAST_REPS=${BENCH_FAST_REPS:-21}
 WORK=${BENCH_WORK:-$HERE/work}
-ONLY=${BENCH_ONLY:-store,restore,run,layers}
+ONLY=${BENCH_ONLY:-store,restore,gc,run,layers}
 MARKER=.snapbox-bench-workdir
 
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
@@ -362,6 +362,37 @@ if want restore; then
 	snap_pristine
 	git_commit pristine
 	GIT0=$(G rev-parse HEAD)
+fi
+
+# --- gc -----------------------------------------------------------------------
+# The same history for snapbox and restic, each in a store of its own: the
+# pristine tree, three rounds of 1000 changed files, the pristine tree again.
+# Each then forgets all but the newest snapshot and drops what that frees.
+# gc is destructive, so each repetition builds the history anew.
+if want gc; then
+	GC_STORE=$WORK/gc-store
+	SBG() { SNAPBOX_STORE=$GC_STORE "$SNAPBOX" -C "$TREE" -q "$@"; }
+	for ((r = 1; r <= REPS; r++)); do
+		note "gc vs restic forget --prune, repetition $r/$REPS: building the history"
+		rm -rf "$GC_STORE"
+		if has restic; then restic_fresh; fi
+		for k in 0 1 2 3 4; do
+			if [ "$k" = 4 ]; then reset_tree; elif [ "$k" -gt 0 ]; then mutate 1000 $((9000 + 10 * r + k)); fi
+			SBG snapshot >>"$LOG" 2>&1
+			if has restic; then R backup -q --host bench "$TREE" >>"$LOG" 2>&1; fi
+		done
+		settle
+		sync
+		# (/usr/bin/time needs programs, not the SBG and R functions)
+		timed_rss s5.snap_gc env SNAPBOX_STORE="$GC_STORE" "$SNAPBOX" -C "$TREE" -q gc --keep 1
+		sample s5.snap_gc_size "$(du -sb "$GC_STORE/packs" | cut -f1)"
+		if has restic; then
+			timed_rss s5.restic_prune restic -r "$RESTIC_REPO" --cache-dir "$WORK/restic-cache" \
+				forget -q --keep-last 1 --prune
+			sample s5.restic_prune_size "$(du -sb "$RESTIC_REPO" | cut -f1)"
+		fi
+	done
+	rm -rf "$GC_STORE" "$RESTIC_REPO" "$WORK/restic-cache"
 fi
 
 # --- issue 4: run -----------------------------------------------------------

@@ -27,6 +27,7 @@ static void print_json(const sb_gc_result *res, bool dry_run)
 	cJSON_AddNumberToObject(j, "packs_rewritten", (double)st->packs_rewritten);
 	cJSON_AddNumberToObject(j, "packs_deleted", (double)st->packs_deleted);
 	cJSON_AddNumberToObject(j, "leftovers_removed", (double)st->orphans_removed);
+	cJSON_AddNumberToObject(j, "objects_damaged", (double)st->objects_damaged);
 	cJSON_AddNumberToObject(j, "packs_before", (double)st->packs_before);
 	cJSON_AddNumberToObject(j, "packs_after", (double)st->packs_after);
 	cJSON_AddNumberToObject(j, "bytes_before", (double)st->bytes_before);
@@ -117,6 +118,13 @@ int cmd_gc(sb_cli *cli, int argc, char **argv)
 		print_json(&res, o.dry_run);
 	else if (!cli->quiet)
 		print_text(&res, o.dry_run);
+	if (res.sweep.objects_damaged)
+		sb_cli_warn(cli,
+			    "%" PRIu64 " live object%s had no good copy and %s kept as %s; run "
+			    "'snapbox verify' to see which",
+			    res.sweep.objects_damaged, res.sweep.objects_damaged == 1 ? "" : "s",
+			    res.sweep.objects_damaged == 1 ? "was" : "were",
+			    res.sweep.objects_damaged == 1 ? "it was" : "they were");
 	sb_gc_result_release(&res);
 	return SB_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@ typedef struct gc {
 	sb_store *store;
 	sb_reach *reach;
 	const char *where; /* the workspace being marked, for problems */
+	char root[48];	   /* what names the root being walked: "snapshot 3", ... */
 	bool failed;	   /* a problem was found: msg says the first */
 	char msg[SB_ERROR_MAX];
 	bool found_target;
@@ -31,8 +33,8 @@ static void reach_problem(void *userdata, const sb_id *id, const char *path, con
 	if (g->failed)
 		return;
 	g->failed = true;
-	snprintf(g->msg, sizeof(g->msg), "workspace '%s', %s%s%s: %s", g->where,
-		 path[0] ? "path '" : "the root", path, path[0] ? "'" : "", what);
+	snprintf(g->msg, sizeof(g->msg), "workspace '%s', %s, %s%s%s: %s", g->where, g->root,
+		 path[0] ? "path '" : "its root", path, path[0] ? "'" : "", what);
 }
 
 /* A problem met while marking: nothing has changed yet, and nothing will. */
@@ -51,6 +53,34 @@ static int reached(gc *g, int r, sb_error *err)
 	if (r < 0)
 		return sb_error_errno(err, -r, "gc: walk the snapshots");
 	return g->failed ? stop(err, g->msg) : 0;
+}
+
+/* What the walk reaches without reading must be in the store (as fsck checks). */
+static int reach_object(void *userdata, const sb_id *id, sb_reach_kind kind, const char *path)
+{
+	gc *g = userdata;
+	if (kind != SB_REACH_TREE && !sb_store_has(g->store, id))
+		reach_problem(g, id, path, "missing object");
+	return 0;
+}
+
+/*
+ * The stat cache's files, made durable: gc keeps what they name now, and
+ * must not see an older generation come back after a power loss.
+ */
+static int sync_cache(sb_workspace *w, sb_error *err)
+{
+	static const char *const names[] = {"index", "index.delta"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_close_ int fd =
+		    openat(sb_workspace_dir_fd(w), names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 || fsync(fd) < 0)
+			return sb_error_errno(err, errno, "gc: sync '%s/%s'",
+					      sb_workspace_area_path(w), names[i]);
+	}
+	return 0;
 }
 
 static int cache_id(void *userdata, const sb_id *id, uint32_t mode)
@@ -105,6 +135,7 @@ static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 			continue;
 		}
 		g->res->kept_protected += old;
+		snprintf(g->root, sizeof(g->root), "snapshot %" PRId64, ids[i]);
 		sb_snapshot m;
 		r = sb_snapshot_read(w, ids[i], &m, err);
 		if (r < 0) {
@@ -114,19 +145,24 @@ static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 		r = reached(g, sb_reach_tree(g->reach, &m.root), err);
 		sb_snapshot_release(&m);
 	}
-	if (r >= 0 && have_sess) {
+	snprintf(g->root, sizeof(g->root), "the pending session");
+	/* A session cut short before its record was written names no tree. */
+	if (r >= 0 && have_sess && !sb_id_is_zero(&sess.baseline_root))
 		r = reached(g, sb_reach_tree(g->reach, &sess.baseline_root), err);
-		if (r >= 0 && sess.has_staged)
-			r = reached(g, sb_reach_tree(g->reach, &sess.staged_root), err);
-	}
+	if (r >= 0 && have_sess && sess.has_staged)
+		r = reached(g, sb_reach_tree(g->reach, &sess.staged_root), err);
 	sb_session_release(&sess);
 	if (r < 0)
 		return r;
 
 	_cleanup_(sb_statcache_freep) sb_statcache *c = NULL;
+	r = sync_cache(w, err);
+	if (r < 0)
+		return r;
 	r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &c, err);
 	if (r < 0)
 		return sb_error_prefix(err, "gc: stat cache of workspace '%s'", g->where);
+	snprintf(g->root, sizeof(g->root), "the stat cache");
 	return reached(g, sb_statcache_foreach_id(c, cache_id, g), err);
 }
 
@@ -192,7 +228,7 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 	if (r < 0)
 		return r;
 	gc g = {.o = opts, .res = ret, .store = s};
-	sb_reach_ops ops = {.problem = reach_problem, .userdata = &g};
+	sb_reach_ops ops = {.object = reach_object, .problem = reach_problem, .userdata = &g};
 	sb_workspace **ws = NULL;
 	size_t n_ws = 0;
 	r = sb_store_check_indexes(s, err);

@@ -14,7 +14,9 @@
  *      nor the baseline of a pending session.
  *   3. Live: what every workspace's remaining manifests reach (reach.h),
  *      its session's baseline and staged trees, and every id its stat cache
- *      names (a scan trusts those without asking the store, scan.h).
+ *      names (a scan trusts those without asking the store, scan.h; its
+ *      files are synced first, so an older generation cannot come back).
+ *      Every object reached must be in an index.
  *   4. Forget the manifests, then sweep the packs (sb_store_sweep).
  *
  * Steps 1-3 change nothing. An index, manifest, session file, stat cache,
@@ -23,6 +25,9 @@
  * garbage. With opts.dry_run nothing changes at all and ret says what
  * would. A crash leaves at worst garbage (store.h) or snapshots forgotten
  * whose objects are still there; a second gc finishes the job.
+ *
+ * gc holds the store exclusively from start to end: nothing it calls may
+ * open the store again (sb_workspace_open does), or it waits for itself.
  */
 
 #include <stdbool.h>

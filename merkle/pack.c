@@ -122,6 +122,39 @@ static bool header_matches(const uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry 
 	       sb_le32(hdr + 12) == e->stored_len && memcmp(hdr + 16, e->id.b, SB_ID_LEN) == 0;
 }
 
+/*
+ * The payload as stored (stored_len bytes) into out (raw_len bytes; the same
+ * buffer for a raw record), re-hashed against e's id: SB_REC_OK, the
+ * problem found, or -ENOMEM.
+ */
+static int decode(const sb_entry *e, const void *stored, uint8_t *out, sb_zctx *z)
+{
+	if (e->flags & SB_REC_ZSTD) {
+		if (!z->d && !(z->d = ZSTD_createDCtx()))
+			return -ENOMEM;
+		size_t n = ZSTD_decompressDCtx(z->d, out, e->raw_len, stored, e->stored_len);
+		if (ZSTD_isError(n) || n != e->raw_len)
+			return SB_REC_DECOMPRESS;
+	}
+	sb_id got;
+	int r = sb_store__hash(e->type, out, e->raw_len, &got);
+	if (r < 0)
+		return r;
+	return sb_id_eq(&got, &e->id) ? SB_REC_OK : SB_REC_HASH_MISMATCH;
+}
+
+int sb_pack__check_stored(const sb_entry *e, const void *stored, sb_zctx *z)
+{
+	bool zstd = e->flags & SB_REC_ZSTD;
+	if (e->raw_len > SB_OBJ_MAX || (!zstd && e->stored_len != e->raw_len))
+		return -EBADMSG;
+	_cleanup_free_ uint8_t *out = zstd ? malloc((size_t)e->raw_len + 1) : NULL;
+	if (zstd && !out)
+		return -ENOMEM;
+	int r = decode(e, stored, zstd ? out : (uint8_t *)stored, z);
+	return r < 0 ? r : r > 0 ? -EBADMSG : 0;
+}
+
 int sb_pack__read_stored(int fd, const char *pack_name, const sb_entry *e, void *buf, sb_error *err)
 {
 	sb_rec_problem p;
@@ -180,20 +213,11 @@ int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zc
 	if (!header_matches(hdr, e))
 		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
 
-	if (zstd) {
-		if (!z->d && !(z->d = ZSTD_createDCtx()))
-			return sb_error_errno(err, ENOMEM, "zstd decompression context");
-		size_t r = ZSTD_decompressDCtx(z->d, out, e->raw_len, z->buf, e->stored_len);
-		if (ZSTD_isError(r) || r != e->raw_len)
-			return rec_fail(err, ret_problem, SB_REC_DECOMPRESS, pack_name, e);
-	}
-
-	sb_id got;
-	int r = sb_store__hash(e->type, out, e->raw_len, &got);
+	int r = decode(e, zstd ? z->buf : out, out, z);
 	if (r < 0)
-		return sb_error_errno(err, -r, "hash object");
-	if (!sb_id_eq(&got, &e->id))
-		return rec_fail(err, ret_problem, SB_REC_HASH_MISMATCH, pack_name, e);
+		return sb_error_errno(err, -r, "decompress or hash object");
+	if (r > 0)
+		return rec_fail(err, ret_problem, (sb_rec_problem)r, pack_name, e);
 
 	out[e->raw_len] = 0;
 	*ret_data = TAKE_PTR(out);

@@ -91,7 +91,7 @@ static int content_object(void *userdata, const sb_id *id)
 		return object(r, id, SB_REACH_CONTENT);
 	}
 	int m = mark(r, id);
-	return m <= 0 ? m : object(r, id, SB_REACH_CHUNK);
+	return m < 0 ? m : object(r, id, SB_REACH_CHUNK);
 }
 
 int sb_reach_content(sb_reach *r, const sb_id *id)
@@ -118,7 +118,7 @@ static int reach_entry(sb_reach *r, const sb_tree_entry *e)
 		return sb_reach_content(r, &e->id);
 	case SB_FT_SYMLINK: {
 		int m = mark(r, &e->id);
-		return m <= 0 ? m : object(r, &e->id, SB_REACH_SYMLINK);
+		return m < 0 ? m : object(r, &e->id, SB_REACH_SYMLINK);
 	}
 	default:
 		return 0;

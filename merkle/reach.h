@@ -4,8 +4,8 @@
 /*
  * Reachability: every object a tree reaches — its subtrees, each file's
  * content (the blob, or the chunk list and its chunks) and each symlink
- * target — each visited once however many trees share it, so a walk of
- * many snapshots costs the number of distinct trees. verify checks what a
+ * target. Trees and contents are walked once however many trees share
+ * them, so a walk of many snapshots costs the number of distinct trees. verify checks what a
  * walk reaches (fsck.h); gc keeps it (gc.h).
  *
  *   sb_reach *r;
@@ -37,7 +37,11 @@ typedef enum sb_reach_kind {
 } sb_reach_kind;
 
 typedef struct sb_reach_ops {
-	/* Each object reached, once; path is where ("" for the root). < 0 stops the walk. */
+	/*
+	 * Each tree and content reached, once; each chunk of each content and
+	 * each symlink target wherever it occurs (so a missing one is named at
+	 * every path). path is where ("" for the root). < 0 stops the walk.
+	 */
 	int (*object)(void *userdata, const sb_id *id, sb_reach_kind kind, const char *path);
 	/* A tree or content that could not be read; what says why. */
 	void (*problem)(void *userdata, const sb_id *id, const char *path, const char *what);

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -17,14 +18,9 @@
 #include "fileio.h"
 #include "store-internal.h"
 
-/* A pack is rewritten when at least 1/this of its file is garbage... */
+/* A pack is rewritten when at least 1/this of its file is garbage (or when
+ * it is small: SB_GC_SMALL_PACK). */
 #define SB_GC_GARBAGE_SHARE 8
-/*
- * ...or when it is smaller than this and holds any garbage; packs smaller
- * than this are merged when there are two or more (each restore and each
- * run adds one, and every lookup that misses asks each pack's index).
- */
-#define SB_GC_SMALL_PACK (32ull << 20)
 
 typedef enum fate { KEEP, REWRITE, DELETE } fate;
 
@@ -37,20 +33,26 @@ typedef struct plan {
 	fate fate;
 } plan;
 
-/* A live record of a pack being rewritten, and where it is. */
-typedef struct copy {
+/*
+ * A record of a live id that a rewritten pack holds: that record, or a kept
+ * pack's copy of the same id (which, when it reads back whole, makes copying
+ * needless).
+ */
+typedef struct cand {
 	sb_entry e;
 	size_t plan; /* index into the plans */
-} copy;
+} cand;
 
 typedef struct sweep {
 	sb_store *s;
 	plan *v;
 	size_t n;
 	char **orphans; /* packs without an index, and temp files, in packs/ */
-	size_t n_orphans, cap_orphans;
-	copy *copies;
-	size_t n_copies;
+	size_t n_orphans, cap_orphans, orphan_packs;
+	cand *cands; /* by id, a kept pack's record first */
+	size_t n_cands, cap_cands;
+	size_t *singles; /* cands of ids with one record, in pack and offset order */
+	size_t n_singles;
 	sb_sweep_stats st;
 } sweep;
 
@@ -62,7 +64,8 @@ static void sweep_release(sweep *w)
 	for (size_t i = 0; i < w->n_orphans; i++)
 		free(w->orphans[i]);
 	free(w->orphans);
-	free(w->copies);
+	free(w->cands);
+	free(w->singles);
 }
 
 static uint64_t file_size_at(int dir_fd, const char *name)
@@ -133,6 +136,7 @@ static int list_files(sweep *w, sb_error *err)
 		if (add_orphan(w, de->d_name) < 0)
 			return sb_error_errno(err, ENOMEM, "gc");
 		w->st.orphan_bytes += size;
+		w->orphan_packs += pack;
 	}
 	if (errno)
 		return sb_error_errno(err, errno, "read store directory 'packs'");
@@ -179,17 +183,33 @@ static int load_plans(sweep *w, sb_error *err)
 			    "'packs/%s.idx' indexes a pack that is missing or not a "
 			    "file; gc removes nothing until 'snapbox verify' passes",
 			    p->name);
+		/* A writer that does not take gc.lock (an older snapbox) still
+		 * holds its pack (store-internal.h). */
+		if (!unheld(s->packs_fd, fname))
+			return sb_error_set(
+			    err, EBUSY,
+			    "'packs/%s' is being written by another process; run gc "
+			    "again when it has finished",
+			    fname);
 		plan *pl = &w->v[w->n++];
 		*pl = (plan){.p = p, .pack_size = (uint64_t)st.st_size};
 		snprintf(fname, sizeof(fname), "%s.idx", p->name);
 		pl->idx_size = file_size_at(s->packs_fd, fname);
 		char why[128];
-		r = sb_pack__load_idx(s->packs_fd, p->name, p->no, &pl->ents, &pl->n_ents, NULL,
+		uint64_t indexed;
+		r = sb_pack__load_idx(s->packs_fd, p->name, p->no, &pl->ents, &pl->n_ents, &indexed,
 				      why, sizeof(why));
 		if (r == -ENOMEM)
 			return sb_error_errno(err, ENOMEM, "gc");
 		if (r < 0)
 			return bad_index(err, fname, why);
+		if (indexed > pl->pack_size)
+			return sb_error_set(
+			    err, EBADMSG,
+			    "'packs/%s.pack' is shorter than its index says (%" PRIu64
+			    " of %" PRIu64 " bytes); gc removes nothing until "
+			    "'snapbox verify' passes",
+			    p->name, pl->pack_size, indexed);
 	}
 	return 0;
 }
@@ -218,7 +238,7 @@ static void decide(sweep *w)
 		plan *pl = &w->v[i];
 		uint64_t garbage =
 		    pl->pack_size - MIN(pl->pack_size, SB_PACK_HEADER_LEN + pl->live_bytes);
-		bool is_small = pl->pack_size < SB_GC_SMALL_PACK;
+		bool is_small = pl->pack_size < w->s->small_pack;
 		if (pl->live == 0)
 			pl->fate = DELETE;
 		else if (garbage * SB_GC_GARBAGE_SHARE >= pl->pack_size || (is_small && pl->dead))
@@ -227,96 +247,199 @@ static void decide(sweep *w)
 			small++;
 	}
 	for (size_t i = 0; small >= 2 && i < w->n; i++)
-		if (w->v[i].fate == KEEP && w->v[i].pack_size < SB_GC_SMALL_PACK)
+		if (w->v[i].fate == KEEP && w->v[i].pack_size < w->s->small_pack)
 			w->v[i].fate = REWRITE;
 }
 
-static int copy_cmp_id(const void *a, const void *b)
+static int cand_cmp(const void *a, const void *b, void *plans)
 {
-	return sb_entry__cmp(&((const copy *)a)->e, &((const copy *)b)->e);
+	const cand *x = a, *y = b;
+	const plan *v = plans;
+	int c = sb_entry__cmp(&x->e, &y->e);
+	if (c)
+		return c;
+	if (v[x->plan].fate != v[y->plan].fate)
+		return v[x->plan].fate == KEEP ? -1 : 1;
+	return x->plan < y->plan ? -1 : x->plan > y->plan;
 }
 
-static int copy_cmp_place(const void *a, const void *b)
+static int single_cmp(const void *a, const void *b, void *cands)
 {
-	const copy *x = a, *y = b;
+	const cand *x = &((const cand *)cands)[*(const size_t *)a];
+	const cand *y = &((const cand *)cands)[*(const size_t *)b];
 	if (x->plan != y->plan)
 		return x->plan < y->plan ? -1 : 1;
 	return x->e.offset < y->e.offset ? -1 : x->e.offset > y->e.offset;
 }
 
+static int add_cand(sweep *w, const sb_entry *e, size_t plan_no)
+{
+	cand *v = sb_grow(w->cands, &w->cap_cands, w->n_cands, sizeof(*v), 1024);
+	if (!v)
+		return -ENOMEM;
+	w->cands = v;
+	v[w->n_cands++] = (cand){.e = *e, .plan = plan_no};
+	return 0;
+}
+
+/* The end of the group of cands sharing cands[i]'s id. */
+static size_t group_end(const sweep *w, size_t i)
+{
+	size_t j = i + 1;
+	while (j < w->n_cands && sb_id_eq(&w->cands[j].e.id, &w->cands[i].e.id))
+		j++;
+	return j;
+}
+
 /*
- * The records to copy: each live id of a rewritten pack once, unless a kept
- * pack holds it too; in pack and offset order, so the reads are sequential
- * and objects written together stay together.
+ * Every record of each live id a rewritten pack holds (there may be several:
+ * two writers storing the same content at once, or a gc cut short), grouped
+ * by id; and the ids with one record, in pack and offset order, so most
+ * reads are sequential and objects written together stay together.
  */
 static int plan_copies(sweep *w, sb_store_live_fn live, void *userdata, sb_error *err)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < w->n; i++)
-		if (w->v[i].fate == REWRITE)
-			n += w->v[i].live;
-	w->copies = malloc((n ? n : 1) * sizeof(*w->copies));
-	if (!w->copies)
-		return sb_error_errno(err, ENOMEM, "gc");
 	for (size_t i = 0; i < w->n; i++) {
 		plan *pl = &w->v[i];
-		for (size_t k = 0; pl->fate == REWRITE && k < pl->n_ents; k++)
-			if (live(userdata, &pl->ents[k].id))
-				w->copies[w->n_copies++] = (copy){.e = pl->ents[k], .plan = i};
+		for (size_t k = 0; pl->fate == REWRITE && k < pl->n_ents; k++) {
+			const sb_entry *e = &pl->ents[k];
+			if (!live(userdata, &e->id))
+				continue;
+			if (add_cand(w, e, i) < 0)
+				return sb_error_errno(err, ENOMEM, "gc");
+			for (size_t j = 0; j < w->n; j++) {
+				const sb_entry *k2 = w->v[j].fate != KEEP
+							 ? NULL
+							 : bsearch(e, w->v[j].ents, w->v[j].n_ents,
+								   sizeof(*e), sb_entry__cmp);
+				if (k2 && add_cand(w, k2, j) < 0)
+					return sb_error_errno(err, ENOMEM, "gc");
+			}
+		}
 	}
-	qsort(w->copies, w->n_copies, sizeof(*w->copies), copy_cmp_id);
+	qsort_r(w->cands, w->n_cands, sizeof(*w->cands), cand_cmp, w->v);
+	/* A kept pack's record is added once per rewritten pack holding the id. */
 	size_t out = 0;
-	for (size_t i = 0; i < w->n_copies; i++) {
-		const copy *c = &w->copies[i];
-		if (out && sb_id_eq(&w->copies[out - 1].e.id, &c->e.id))
-			continue;
-		bool kept = false;
-		for (size_t j = 0; !kept && j < w->n; j++)
-			kept = w->v[j].fate == KEEP && bsearch(&c->e, w->v[j].ents, w->v[j].n_ents,
-							       sizeof(sb_entry), sb_entry__cmp);
-		if (!kept)
-			w->copies[out++] = *c;
-	}
-	w->n_copies = out;
-	qsort(w->copies, w->n_copies, sizeof(*w->copies), copy_cmp_place);
+	for (size_t i = 0; i < w->n_cands; i++)
+		if (!out || cand_cmp(&w->cands[out - 1], &w->cands[i], w->v) != 0)
+			w->cands[out++] = w->cands[i];
+	w->n_cands = out;
+	w->singles = malloc((out ? out : 1) * sizeof(*w->singles));
+	if (!w->singles)
+		return sb_error_errno(err, ENOMEM, "gc");
+	for (size_t i = 0; i < w->n_cands; i = group_end(w, i))
+		if (group_end(w, i) == i + 1)
+			w->singles[w->n_singles++] = i;
+	qsort_r(w->singles, w->n_singles, sizeof(*w->singles), single_cmp, w->cands);
 	return 0;
+}
+
+/* Reading records back: one pack fd at a time, one buffer. */
+typedef struct reader {
+	sweep *w;
+	sb_zctx *z;
+	int fd;
+	size_t fd_plan;
+	uint8_t *buf;
+	size_t cap;
+} reader;
+
+/*
+ * Reads cand c's record into rd->buf: *whole when it would read back as it
+ * is (header and payload), *payload_ok when its payload is good (a copy
+ * gets a new header).
+ */
+static int read_cand(reader *rd, const cand *c, bool *whole, bool *payload_ok, sb_error *err)
+{
+	const char *name = rd->w->v[c->plan].p->name;
+	if (c->plan != rd->fd_plan) {
+		char fname[SB_PACK_NAME_LEN + 8];
+		snprintf(fname, sizeof(fname), "%s.pack", name);
+		CLOSE_FD(rd->fd);
+		rd->fd = openat(rd->w->s->packs_fd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (rd->fd < 0)
+			return sb_error_errno(err, errno, "open 'packs/%s'", fname);
+		rd->fd_plan = c->plan;
+	}
+	if (c->e.stored_len > rd->cap) {
+		uint8_t *nb = realloc(rd->buf, c->e.stored_len);
+		if (!nb)
+			return sb_error_errno(err, ENOMEM, "gc");
+		rd->buf = nb;
+		rd->cap = c->e.stored_len;
+	}
+	sb_error ignored = SB_ERROR_INIT;
+	int r = sb_pack__read_stored(rd->fd, name, &c->e, rd->buf, &ignored);
+	if (r < 0 && r != -EBADMSG)
+		return sb_error_errno(err, -r, "read 'packs/%s.pack'", name);
+	int v = sb_pack__check_stored(&c->e, rd->buf, rd->z);
+	if (v == -ENOMEM)
+		return sb_error_errno(err, ENOMEM, "gc");
+	*payload_ok = v == 0;
+	*whole = *payload_ok && r == 0;
+	return 0;
+}
+
+static int put(reader *rd, const cand *c, sb_error *err)
+{
+	rd->w->st.objects_copied++;
+	rd->w->st.bytes_copied += SB_REC_HEADER_LEN + (uint64_t)c->e.stored_len;
+	return sb_store__put_record(rd->w->s, &c->e, rd->buf, err);
+}
+
+/*
+ * One id's records [a, b): none is copied when a kept pack's reads back
+ * whole; else the first good payload of a rewritten pack is. When none is
+ * good the id is counted damaged, and (unless a kept pack still holds a
+ * copy) the first rewritten record is copied as it is: nothing that was
+ * there is lost.
+ */
+static int copy_group(reader *rd, size_t a, size_t b, sb_error *err)
+{
+	const sweep *w = rd->w;
+	bool whole, good, kept = false;
+	int r;
+	for (size_t i = a; i < b && w->v[w->cands[i].plan].fate == KEEP; i++) {
+		kept = true;
+		if ((r = read_cand(rd, &w->cands[i], &whole, &good, err)) < 0)
+			return r;
+		if (whole)
+			return 0;
+	}
+	size_t first = SIZE_MAX;
+	for (size_t i = a; i < b; i++) {
+		if (w->v[w->cands[i].plan].fate == KEEP)
+			continue;
+		first = MIN(first, i);
+		if ((r = read_cand(rd, &w->cands[i], &whole, &good, err)) < 0)
+			return r;
+		if (good)
+			return put(rd, &w->cands[i], err);
+	}
+	rd->w->st.objects_damaged++;
+	if (kept || first == SIZE_MAX)
+		return 0;
+	if ((r = read_cand(rd, &w->cands[first], &whole, &good, err)) < 0)
+		return r;
+	return put(rd, &w->cands[first], err);
 }
 
 static int do_copies(sweep *w, sb_error *err)
 {
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t cap = 0;
-	_cleanup_close_ int fd = -1;
-	size_t fd_plan = SIZE_MAX;
-	for (size_t i = 0; i < w->n_copies; i++) {
-		const copy *c = &w->copies[i];
-		const char *name = w->v[c->plan].p->name;
-		if (c->plan != fd_plan) {
-			char fname[SB_PACK_NAME_LEN + 8];
-			snprintf(fname, sizeof(fname), "%s.pack", name);
-			CLOSE_FD(fd);
-			fd = openat(w->s->packs_fd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0)
-				return sb_error_errno(err, errno, "open 'packs/%s'", fname);
-			fd_plan = c->plan;
-		}
-		if (c->e.stored_len > cap) {
-			uint8_t *nb = realloc(buf, c->e.stored_len);
-			if (!nb)
-				return sb_error_errno(err, ENOMEM, "gc");
-			buf = nb;
-			cap = c->e.stored_len;
-		}
-		int r = sb_pack__read_stored(fd, name, &c->e, buf, err);
-		if (r == -EBADMSG)
-			sb_error_prefix(err, "gc removes nothing until 'snapbox verify' passes");
-		if (r < 0)
-			return r;
-		r = sb_store__put_record(w->s, &c->e, buf, err);
-		if (r < 0)
-			return r;
-	}
-	return sb_store_flush(w->s, err);
+	reader rd = {.w = w, .fd = -1, .fd_plan = SIZE_MAX, .z = sb_store__zctx_get(w->s)};
+	if (!rd.z)
+		return sb_error_errno(err, ENOMEM, "gc");
+	w->st.objects_copied = w->st.bytes_copied = 0;
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < w->n_singles; i++)
+		r = copy_group(&rd, w->singles[i], w->singles[i] + 1, err);
+	for (size_t i = 0; r >= 0 && i < w->n_cands; i = group_end(w, i))
+		if (group_end(w, i) > i + 1)
+			r = copy_group(&rd, i, group_end(w, i), err);
+	CLOSE_FD(rd.fd);
+	free(rd.buf);
+	sb_store__zctx_put(w->s, rd.z);
+	return r < 0 ? r : sb_store_flush(w->s, err);
 }
 
 static int unlink_synced(int dir_fd, const char *name, sb_error *err)
@@ -355,7 +478,7 @@ static int remove_old(sweep *w, sb_error *err)
 static void count_after(sweep *w)
 {
 	sb_sweep_stats *st = &w->st;
-	st->packs_after = st->packs_before - st->orphans_removed;
+	st->packs_after = st->packs_before - w->orphan_packs;
 	st->bytes_after = st->bytes_before - st->orphan_bytes;
 	for (size_t i = 0; i < w->n; i++) {
 		const plan *pl = &w->v[i];
@@ -371,13 +494,16 @@ static void count_after(sweep *w)
 		st->packs_rewritten += pl->fate == REWRITE;
 		st->packs_deleted += pl->fate == DELETE;
 	}
-	for (size_t i = 0; i < w->n_copies; i++) {
+	/* Without reading: one record per id no kept pack holds. */
+	for (size_t i = 0; i < w->n_cands; i = group_end(w, i)) {
+		if (w->v[w->cands[i].plan].fate == KEEP)
+			continue;
 		st->objects_copied++;
-		st->bytes_copied += SB_REC_HEADER_LEN + (uint64_t)w->copies[i].e.stored_len;
+		st->bytes_copied += SB_REC_HEADER_LEN + (uint64_t)w->cands[i].e.stored_len;
 	}
 	/* An estimate, which a sweep that is carried out replaces with the count. */
 	if (st->objects_copied) {
-		st->packs_after += 1 + st->bytes_copied / SB_PACK_MAX_SIZE;
+		st->packs_after += 1 + st->bytes_copied / w->s->pack_max;
 		st->bytes_after +=
 		    SB_PACK_HEADER_LEN + st->bytes_copied + st->objects_copied * SB_IDX_ENTRY_LEN;
 	}

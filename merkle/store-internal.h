@@ -50,6 +50,12 @@
 #define SB_IDX_TRAILER_LEN 32
 #define SB_PACK_MAX_SIZE   (512ull << 20) /* start a new pack beyond this */
 #define SB_PACK_NAME_LEN   (5 + 32)	  /* "pack-" + 32 hex */
+/*
+ * gc rewrites a pack smaller than this when it holds any garbage, and
+ * merges such packs when there are two or more (each restore and each run
+ * adds one, and every lookup that misses asks each pack's index).
+ */
+#define SB_GC_SMALL_PACK (32ull << 20)
 /* On source trees level 2 costs ~25% less CPU than 3 for ~1% more bytes. */
 #define SB_STORE_ZSTD_LEVEL 2
 /* sb_put_hint: level 1 for a file whose probe chunk it grew by at most 1/this. */
@@ -167,7 +173,8 @@ struct sb_store {
 	int lock_fd;  /* on SB_STORE_LOCK; -1 when opened without it */
 	int packs_fd; /* -1 while a read-only store has no packs/ */
 	sb_store_flags flags;
-	uint64_t pack_max; /* SB_PACK_MAX_SIZE; tests lower it */
+	uint64_t pack_max;   /* SB_PACK_MAX_SIZE; tests lower it */
+	uint64_t small_pack; /* SB_GC_SMALL_PACK; tests lower it */
 
 	pthread_mutex_t lock; /* everything below */
 	sb_pack **packs;
@@ -246,11 +253,16 @@ int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zc
 /*
  * Reads e's record as stored (for gc's repack): the header, checked against
  * e, and the stored_len payload bytes into buf, neither decompressed nor
- * re-hashed. -EBADMSG naming the object and the pack on a bad header or a
- * short read; -errno on I/O errors.
+ * re-hashed. -EBADMSG naming the object and the pack on a short read or a
+ * bad header (buf is filled all the same); -errno on I/O errors.
  */
 int sb_pack__read_stored(int fd, const char *pack_name, const sb_entry *e, void *buf,
 			 sb_error *err);
+/*
+ * Checks a payload as stored (from sb_pack__read_stored) against e:
+ * decompressed and re-hashed. 0, -EBADMSG when it is damaged, -ENOMEM.
+ */
+int sb_pack__check_stored(const sb_entry *e, const void *stored, sb_zctx *z);
 
 /* Record header for an object about to be appended. */
 void sb_pack__encode_record_header(uint8_t hdr[SB_REC_HEADER_LEN], const sb_entry *e);

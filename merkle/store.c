@@ -170,9 +170,11 @@ static int store_lock(int root_fd, const char *root, sb_store_flags flags, int *
 	    openat(root_fd, SB_STORE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 && !excl && (errno == EACCES || errno == EROFS))
 		fd = openat(root_fd, SB_STORE_LOCK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* Read-only, and the lock cannot be made (or is missing, in a store
+	 * written before there was one): nothing of ours a gc could undo. */
 	if (fd < 0 && !(flags & (SB_STORE_WRITE | SB_STORE_EXCLUSIVE)) &&
-	    (errno == EACCES || errno == EROFS))
-		return 0; /* read-only: nothing of ours a gc could undo */
+	    (errno == EACCES || errno == EROFS || errno == ENOENT))
+		return 0;
 	if (fd < 0)
 		return sb_error_errno(err, errno, "open lock file '%s/%s'", root, SB_STORE_LOCK);
 	int op = excl ? LOCK_EX | LOCK_NB : LOCK_SH;
@@ -213,6 +215,7 @@ int sb_store_open(const char *root, sb_store_flags flags, sb_store **ret, sb_err
 	s->packs_fd = -1;
 	s->flags = flags;
 	s->pack_max = SB_PACK_MAX_SIZE;
+	s->small_pack = SB_GC_SMALL_PACK;
 	sb_idtab_init(&s->w_idx);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->flush_lock, NULL);

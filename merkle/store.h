@@ -193,18 +193,27 @@ int sb_store_foreach(sb_store *s, sb_store_each_fn fn, void *userdata, sb_error 
 /*
  * gc's sweep, on a store opened SB_STORE_WRITE | SB_STORE_EXCLUSIVE: every
  * indexed object for which live() is false is garbage. A pack holding only
- * garbage is removed; one at least 1/8 garbage, one under 32 MiB with any
- * garbage, and packs under 32 MiB when there are two or more, are rewritten (their live records copied as they
- * are into new packs, which are made durable first) and removed; the other
- * packs keep their garbage (dead_left). Packs without an index whose writer
- * is gone, and temp files of an index never renamed into place, are
- * removed too. Records are copied unverified: a damaged one stays as
- * damaged as it was ('snapbox verify' reads every byte).
+ * garbage is removed. A pack at least 1/8 garbage, one under 32 MiB with
+ * any garbage, and packs under 32 MiB when there are two or more, are
+ * rewritten: their live records are copied as they are stored into new
+ * packs, which are made durable first, and then removed. The other packs
+ * keep their garbage (dead_left). Packs without an index whose writer is
+ * gone, and temp files of an index never renamed into place, are removed
+ * too.
+ *
+ * Each record copied is read back, decompressed and re-hashed first. Of an
+ * id held by several records, none is copied when a kept pack's reads back
+ * whole, else the first good one is; an id with no good record at all is
+ * counted in objects_damaged and its record kept as it was (copied
+ * verbatim, or left in the kept pack): gc never drops a good copy for a bad
+ * one, nor the last copy of anything.
  *
  * Nothing is removed (-EBADMSG, saying to run verify) when an index cannot
- * be used, an entry is invalid, an index names a missing pack, or a record
- * to copy has a bad header. With dry_run nothing is written or removed and
- * the _after figures are estimates.
+ * be used (checksum, order, entries) or names a pack that is missing or
+ * shorter than it says; -EBUSY when a pack is held by a writer (one that
+ * does not take gc.lock). With dry_run nothing is read beyond the indexes,
+ * nothing is written or removed, and the copy and _after figures are
+ * estimates.
  */
 typedef struct sb_sweep_stats {
 	uint64_t packs_before, packs_after;	 /* pack files */
@@ -214,6 +223,7 @@ typedef struct sb_sweep_stats {
 	uint64_t dead_left, dead_bytes_left;	 /* garbage left in packs kept */
 	uint64_t packs_rewritten, packs_deleted;
 	uint64_t orphans_removed, orphan_bytes; /* leftovers of writers that died */
+	uint64_t objects_damaged; /* live ids with no good record: kept as they were */
 } sb_sweep_stats;
 
 /* The index checks of the sweep alone, for gc to run before it marks anything. */

@@ -17,7 +17,7 @@ area_of() { echo "$SNAPBOX_STORE/workspaces/$(printf %s "$(realpath "$1")" | sha
 bg_pids=()
 hold() {
 	(
-		exec 9<>"$2"
+		exec 9<"$2"
 		flock "$1" 9
 		exec sleep "$3"
 	) &
@@ -182,6 +182,77 @@ check "and changes no pack file" cmp -s "$T/sum6" "$T/sum7"
 rm "$snapdir/9.json"
 expect_status 0 "gc runs again once the store is whole" sb -C "$ws" gc
 expect_status 0 "verify after all of it" sb -C "$ws" verify
+
+# A symlink's target whose only record is in a pack that lost its index:
+# the pack looks like a dead writer's leftover, but it holds something
+# needed. (The target was stored first as a file of another workspace,
+# whose area is then removed, so no tree shares that pack.)
+SYM_STORE=$T/store-sym
+wsc=$T/wsc wsa=$T/wsa
+mkdir -p "$wsc" "$wsa"
+printf 'target-only-here-%s' "$RANDOM$RANDOM" >"$wsc/f"
+SNAPBOX_STORE=$SYM_STORE sb -C "$wsc" -q snapshot
+pc=$(ls "$SYM_STORE"/packs/*.idx)
+ln -s "$(cat "$wsc/f")" "$wsa/l"
+ln -s "$(cat "$wsc/f")" "$wsa/l2"
+SNAPBOX_STORE=$SYM_STORE sb -C "$wsa" -q snapshot
+rm "$pc" && rm -rf "$(SNAPBOX_STORE=$SYM_STORE area_of "$wsc")"
+(cd "$SYM_STORE/packs" && sha256sum -- * | sort) >"$T/symsum0"
+expect_status 1 "gc refuses when a symlink's target is in no index" env SNAPBOX_STORE="$SYM_STORE" "$SNAPBOX" -C "$wsa" gc
+check "it names the path and the missing object" grep -q "path 'l'.*missing object" "$T/.err"
+(cd "$SYM_STORE/packs" && sha256sum -- * | sort) >"$T/symsum1"
+check "and removes nothing, the pack without an index included" cmp -s "$T/symsum0" "$T/symsum1"
+expect_status 1 "verify finds the missing target" env SNAPBOX_STORE="$SYM_STORE" "$SNAPBOX" -C "$wsa" verify
+check "at both paths that name it" test "$(grep -c 'missing symlink target' "$T/.out")" = 2
+
+# A session directory without its record (a run killed before writing it)
+# names no tree; gc goes on.
+ws5=$T/ws5
+mkdir -p "$ws5"
+echo five >"$ws5/f"
+sb -C "$ws5" -q snapshot
+mkdir -p "$(area_of "$ws5")/session"
+expect_status 0 "gc with a session cut short before its record" sb -C "$ws5" gc
+
+# A dry run's estimate counts temp index files as no pack.
+DRY_STORE=$T/store-dry
+SNAPBOX_STORE=$DRY_STORE sb -C "$ws5" -q snapshot
+for n in 1 2; do echo x >"$DRY_STORE/packs/pack-fedcba9876543210fedcba987654321$n.idx.lock"; done
+expect_status 0 "gc --dry-run with two temp index files left behind" \
+	env SNAPBOX_STORE="$DRY_STORE" "$SNAPBOX" -C "$ws5" --json gc --dry-run
+check "the estimate is one pack before and after" \
+	test "$(jq_ "(d['packs_before'], d['packs_after'])" <"$T/.out")" = "(1, 1)"
+
+# A pack another process holds (a writer too old to take gc.lock), or one
+# shorter than its index says: gc refuses and changes nothing.
+pk=$(ls "$DRY_STORE"/packs/*.pack)
+(cd "$DRY_STORE/packs" && sha256sum -- * | sort) >"$T/drysum0"
+hold -s "$pk" 60
+expect_status 1 "gc refuses while a pack is held by a writer" \
+	env SNAPBOX_STORE="$DRY_STORE" "$SNAPBOX" -C "$ws5" gc
+check "it names the pack" last_err_has "'packs/$(basename "$pk")' is being written by another process"
+kill_bg
+cp "$pk" "$T/pack.orig"
+chmod u+w "$pk"
+truncate -s -10 "$pk"
+expect_status 1 "gc refuses a pack shorter than its index" \
+	env SNAPBOX_STORE="$DRY_STORE" "$SNAPBOX" -C "$ws5" gc
+check "it says so" last_err_has "is shorter than its index says"
+cp "$T/pack.orig" "$pk"
+(cd "$DRY_STORE/packs" && sha256sum -- * | sort) >"$T/drysum1"
+check "neither changed a file" cmp -s "$T/drysum0" "$T/drysum1"
+
+# A store written before gc.lock existed, read by a user who may not
+# create files in it: opened without the lock.
+if [ "$(id -u)" = 0 ]; then
+	rm "$SNAPBOX_STORE/gc.lock"
+	chmod -R go+rX "$SNAPBOX_STORE"
+	expect_status 0 "a read-only user lists a store that has no gc.lock" \
+		as_user env SNAPBOX_STORE="$SNAPBOX_STORE" "$SNAPBOX" -C "$ws" list
+	check "without creating it" test ! -e "$SNAPBOX_STORE/gc.lock"
+else
+	skip "a store without gc.lock read by another user" "needs root to act as another user"
+fi
 
 # Again as an unprivileged user, in a store of its own.
 rootless_workspace "$T/rl"

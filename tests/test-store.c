@@ -534,6 +534,128 @@ TEST(sweep_keeps_live_objects_once_and_drops_the_rest)
 	sb_store_free(s);
 }
 
+static bool all_live(void *userdata, const sb_id *id)
+{
+	return true;
+}
+
+static bool live_unless(void *userdata, const sb_id *id)
+{
+	return !sb_id_eq(userdata, id);
+}
+
+/* Puts len random bytes (stored raw: a flipped byte is a hash mismatch). */
+static sb_id put_random(sb_store *s, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	ASSERT_TRUE(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)rand();
+	sb_id id;
+	ASSERT_OK(sb_store_put(s, SB_OBJ_BLOB, buf, len, &id, NULL));
+	free(buf);
+	return id;
+}
+
+static void sweep_all(sb_store_live_fn live, void *userdata, sb_sweep_stats *st)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
+	sb_error err = SB_ERROR_INIT;
+	if (sb_store_sweep(s, live, userdata, false, st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "sweep: %s", err.msg);
+	sb_store_free(s);
+}
+
+/*
+ * Two records of one object, one of them damaged: whichever pack holds the
+ * damaged one, the sweep keeps the good one.
+ */
+TEST(sweep_keeps_the_good_one_of_two_copies)
+{
+	for (int bad = 1; bad <= 2; bad++) {
+		ASSERT_EQ(sb_test_sh("rm -rf store"), 0);
+		sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+		sb_id x = put_random(s, 100000);
+		ASSERT_OK(sb_store_flush(s, NULL));
+		sb_store_free(s);
+		/* The only record sits right after the pack header: flip a payload byte. */
+		ASSERT_EQ(sb_test_sh("cd store/packs && p=$(basename pack-*.idx .idx) && "
+				     "for n in 1 2; do q=pack-0000000000000000000000000000000$n; "
+				     "cp $p.pack $q.pack && cp $p.idx $q.idx; done && rm $p.* && "
+				     "chmod u+w pack-*2.pack pack-*1.pack"),
+			  0);
+		char path[128];
+		snprintf(path, sizeof(path),
+			 "store/packs/pack-0000000000000000000000000000000%d.pack", bad);
+		flip_byte(path, SB_PACK_HEADER_LEN + SB_REC_HEADER_LEN + 500);
+
+		sb_sweep_stats st;
+		sweep_all(all_live, NULL, &st);
+		ASSERT_EQ(st.objects_damaged, 0);
+		ASSERT_EQ(st.objects_copied, 1);
+		ASSERT_EQ(count_files(".idx"), 1);
+		s = open_store(0);
+		problems p;
+		uint64_t checked = 0;
+		ASSERT_EQ(verify(s, &p, &checked), 0);
+		ASSERT_EQ(checked, 1);
+		void *data = NULL;
+		size_t len = 0;
+		ASSERT_OK(sb_store_get(s, &x, SB_OBJ_BLOB, NULL, &data, &len, NULL));
+		ASSERT_EQ(len, 100000);
+		free(data);
+		sb_store_free(s);
+	}
+}
+
+/*
+ * A pack that stays holds a damaged record of a live object; a pack being
+ * rewritten holds a good one: the good one is copied, not dropped in
+ * favour of the copy that stays.
+ */
+TEST(sweep_copies_a_good_record_when_the_kept_one_is_damaged)
+{
+	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_CREATE);
+	srand(7);
+	sb_id x = put_random(s, 50000);
+	put_random(s, 50000); /* y, live */
+	ASSERT_OK(sb_store_flush(s, NULL));
+	sb_store_free(s);
+	ASSERT_EQ(sb_test_sh("chmod u+w store/packs/pack-*.pack"), 0);
+	flip_byte(only_file(".pack"), SB_PACK_HEADER_LEN + SB_REC_HEADER_LEN + 500);
+
+	/* A second pack, written apart: x again, and z, which is garbage. */
+	sb_store *s2 = NULL;
+	ASSERT_OK(sb_store_open("store2", SB_STORE_WRITE | SB_STORE_CREATE, &s2, NULL));
+	srand(7); /* the same bytes as x */
+	sb_id x2 = put_random(s2, 50000);
+	ASSERT_TRUE(sb_id_eq(&x, &x2));
+	sb_id z = put_random(s2, 200000);
+	ASSERT_OK(sb_store_flush(s2, NULL));
+	sb_store_free(s2);
+	ASSERT_EQ(sb_test_sh("mv store2/packs/pack-* store/packs/"), 0);
+
+	sb_store *probe = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
+	probe->small_pack = 0; /* no pack is small: the first stays, the second is 4/5 garbage */
+	sb_sweep_stats st;
+	sb_error err = SB_ERROR_INIT;
+	if (sb_store_sweep(probe, live_unless, &z, false, &st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "sweep: %s", err.msg);
+	sb_store_free(probe);
+	ASSERT_EQ(st.packs_rewritten, 1);
+	ASSERT_EQ(st.objects_copied, 1);
+	ASSERT_EQ(st.objects_damaged, 0);
+	/* The pack kept (its damaged x, and y) and the new one (the good x). */
+	s = open_store(0);
+	problems p;
+	uint64_t checked = 0;
+	ASSERT_EQ(verify(s, &p, &checked), 1);
+	ASSERT_EQ(checked, 3);
+	ASSERT_TRUE(sb_id_eq(&p.last_id, &x));
+	ASSERT_FALSE(sb_store_has(s, &z));
+	sb_store_free(s);
+}
+
 TEST(second_writer_sees_flushed_objects)
 {
 	enum { N = 300 };
