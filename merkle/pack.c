@@ -155,24 +155,32 @@ int sb_pack__check_stored(const sb_entry *e, const void *stored, sb_zctx *z)
 	return r < 0 ? r : r > 0 ? -EBADMSG : 0;
 }
 
-int sb_pack__read_stored(int fd, const char *pack_name, const sb_entry *e, void *buf, sb_error *err)
+/* Header and stored payload of e's record, the header checked against e. */
+static int read_raw(int fd, const char *pack_name, const sb_entry *e, void *buf,
+		    sb_rec_problem *ret_problem, sb_error *err)
 {
-	sb_rec_problem p;
-	if (e->stored_len > SB_STORED_MAX)
-		return rec_fail(err, &p, SB_REC_BAD_HEADER, pack_name, e);
 	uint8_t hdr[SB_REC_HEADER_LEN];
 	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {buf, e->stored_len}};
 	ssize_t n = preadv_full(fd, iov, 2, (off_t)e->offset);
 	if (n < 0) {
 		char hex[SB_HEX_LEN + 1];
+		*ret_problem = SB_REC_IO;
 		return sb_error_errno(err, (int)-n, "read object %s from 'packs/%s.pack'",
 				      sb_id_to_hex(&e->id, hex), pack_name);
 	}
 	if ((size_t)n < SB_REC_HEADER_LEN + (size_t)e->stored_len)
-		return rec_fail(err, &p, SB_REC_TRUNCATED, pack_name, e);
+		return rec_fail(err, ret_problem, SB_REC_TRUNCATED, pack_name, e);
 	if (!header_matches(hdr, e))
-		return rec_fail(err, &p, SB_REC_BAD_HEADER, pack_name, e);
+		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
 	return 0;
+}
+
+int sb_pack__read_stored(int fd, const char *pack_name, const sb_entry *e, void *buf, sb_error *err)
+{
+	sb_rec_problem p;
+	if (e->stored_len > SB_STORED_MAX)
+		return rec_fail(err, &p, SB_REC_BAD_HEADER, pack_name, e);
+	return read_raw(fd, pack_name, e, buf, &p, err);
 }
 
 int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zctx *z,
@@ -195,25 +203,10 @@ int sb_pack__read_record(int fd, const char *pack_name, const sb_entry *e, sb_zc
 	if (zstd && sb_zctx__reserve(z, e->stored_len) < 0)
 		return sb_error_errno(err, ENOMEM, "object of %" PRIu32 " bytes", e->stored_len);
 
-	uint8_t hdr[SB_REC_HEADER_LEN];
-	struct iovec iov[2] = {
-	    {hdr, sizeof(hdr)},
-	    {zstd ? z->buf : out, e->stored_len},
-	};
-	ssize_t n = preadv_full(fd, iov, 2, (off_t)e->offset);
-	if (n < 0) {
-		char hex[SB_HEX_LEN + 1];
-		*ret_problem = SB_REC_IO;
-		return sb_error_errno(err, (int)-n, "read object %s from 'packs/%s.pack'",
-				      sb_id_to_hex(&e->id, hex), pack_name);
-	}
-	if ((size_t)n < SB_REC_HEADER_LEN + (size_t)e->stored_len)
-		return rec_fail(err, ret_problem, SB_REC_TRUNCATED, pack_name, e);
-
-	if (!header_matches(hdr, e))
-		return rec_fail(err, ret_problem, SB_REC_BAD_HEADER, pack_name, e);
-
-	int r = decode(e, zstd ? z->buf : out, out, z);
+	int r = read_raw(fd, pack_name, e, zstd ? z->buf : out, ret_problem, err);
+	if (r < 0)
+		return r;
+	r = decode(e, zstd ? z->buf : out, out, z);
 	if (r < 0)
 		return sb_error_errno(err, -r, "decompress or hash object");
 	if (r > 0)
