@@ -317,7 +317,8 @@ static int plan_copies(sweep *w, sb_store_live_fn live, void *userdata, sb_error
 			}
 		}
 	}
-	qsort_r(w->cands, w->n_cands, sizeof(*w->cands), cand_cmp, w->v);
+	if (w->n_cands) /* (qsort's base must not be NULL, even for none) */
+		qsort_r(w->cands, w->n_cands, sizeof(*w->cands), cand_cmp, w->v);
 	/* A kept pack's record is added once per rewritten pack holding the id. */
 	size_t out = 0;
 	for (size_t i = 0; i < w->n_cands; i++)
