@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "cli.h"
 #include "gc.h"
@@ -13,8 +14,16 @@ static void print_json(const sb_gc_result *res, bool dry_run)
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddBoolToObject(j, "dry_run", dry_run);
 	cJSON *f = cJSON_AddArrayToObject(j, "forgotten");
-	for (size_t i = 0; i < res->n_forgotten; i++)
-		cJSON_AddItemToArray(f, sb_cli_json_int(res->forgotten[i]));
+	for (size_t i = 0; i < res->n_forgotten; i++) {
+		const sb_gc_forgot *fg = &res->forgotten[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "workspace",
+				      sb_cli_json_path(fg->workspace, strlen(fg->workspace)));
+		cJSON *ids = cJSON_AddArrayToObject(o, "snapshots");
+		for (size_t k = 0; k < fg->n; k++)
+			cJSON_AddItemToArray(ids, sb_cli_json_int(fg->ids[k]));
+		cJSON_AddItemToArray(f, o);
+	}
 	cJSON_AddNumberToObject(j, "kept_protected", (double)res->kept_protected);
 	cJSON_AddNumberToObject(j, "workspaces", (double)res->workspaces);
 	cJSON_AddNumberToObject(j, "live_objects", (double)res->live);
@@ -39,11 +48,14 @@ static void print_text(const sb_gc_result *res, bool dry_run)
 {
 	const sb_sweep_stats *st = &res->sweep;
 	char a[32], b[32];
-	if (res->n_forgotten) {
-		printf("%s %zu snapshot%s:", dry_run ? "would forget" : "forgot", res->n_forgotten,
-		       res->n_forgotten == 1 ? "" : "s");
-		for (size_t i = 0; i < res->n_forgotten; i++)
-			printf(" %" PRId64, res->forgotten[i]);
+	for (size_t i = 0; i < res->n_forgotten; i++) {
+		const sb_gc_forgot *fg = &res->forgotten[i];
+		printf("%s %zu snapshot%s of ", dry_run ? "would forget" : "forgot", fg->n,
+		       fg->n == 1 ? "" : "s");
+		sb_cli_put_path(stdout, fg->workspace, strlen(fg->workspace));
+		printf(":");
+		for (size_t k = 0; k < fg->n; k++)
+			printf(" %" PRId64, fg->ids[k]);
 		printf("\n");
 	}
 	if (res->kept_protected)
@@ -76,10 +88,12 @@ int cmd_gc(sb_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"keep", required_argument, NULL, 'k'},
 	    {"dry-run", no_argument, NULL, 'n'},
+	    {"all", no_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	sb_gc_opts o = {.keep = -1};
+	bool all = false;
 	sb_error err = SB_ERROR_INIT;
 	int c;
 	while ((c = sb_cli_getopt(cli, argc, argv, "+nh", opts)) != -1) {
@@ -93,6 +107,9 @@ int cmd_gc(sb_cli *cli, int argc, char **argv)
 		case 'n':
 			o.dry_run = true;
 			break;
+		case 'a':
+			all = true;
+			break;
 		case 'h':
 			return sb_cli_help(sb_cli_find_verb("gc"));
 		default:
@@ -102,8 +119,11 @@ int cmd_gc(sb_cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return sb_cli_usage(cli, "gc", "gc takes no operands ('%s')", argv[optind]);
 
+	if (all && o.keep < 0)
+		return sb_cli_usage(cli, "gc",
+				    "--all applies --keep N to every workspace; give --keep");
 	char id[33];
-	if (o.keep >= 0) {
+	if (o.keep >= 0 && !all) {
 		if (sb_workspace_id_of(cli->workspace, id, &err) < 0)
 			return sb_cli_fail(cli, &err);
 		o.workspace_id = id;

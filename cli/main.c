@@ -81,7 +81,7 @@ static const sb_verb verbs[] = {
      "Reads every object of the store, re-hashes it, and checks that every snapshot's\n"
      "trees and contents are present. Exits 1 listing each corrupt or missing object.\n"},
     {"gc", cmd_gc, "forget old snapshots, drop objects nothing needs",
-     "snapbox gc [--keep N] [--dry-run]\n\n"
+     "snapbox gc [--keep N [--all]] [--dry-run]\n\n"
      "Drops every object that no snapshot, staged session or stat cache of any workspace\n"
      "in the store still needs, and rewrites the packs that are mostly garbage or small.\n"
      "With --keep N it first forgets all but the newest N snapshots of this workspace;\n"
@@ -91,6 +91,8 @@ static const sb_verb verbs[] = {
      "the store open, and commands started while it runs wait for it. A store it cannot\n"
      "fully read (see 'snapbox verify') is left exactly as it is.\n\n"
      "  --keep N        forget all but the newest N snapshots of the workspace (N >= 1)\n"
+     "  --all           with --keep: of every workspace in the store, those whose\n"
+     "                  directory is gone included\n"
      "  -n, --dry-run   say what would be forgotten and dropped; change nothing\n"},
     {"export", cmd_export, "write a snapshot into a new or empty directory",
      "snapbox export N DIR\n\n"

@@ -24,6 +24,7 @@ typedef struct gc {
 	bool failed;	   /* a problem was found: msg says the first */
 	char msg[SB_ERROR_MAX];
 	bool found_target;
+	sb_workspace **forgot_ws; /* the area of each res->forgotten */
 } gc;
 
 static void reach_problem(void *userdata, const sb_id *id, const char *path, const char *what)
@@ -93,13 +94,32 @@ static int cache_id(void *userdata, const sb_id *id, uint32_t mode)
 	return 0;
 }
 
-static int add_forgotten(sb_gc_result *res, int64_t id)
+/* Adds id to the forgotten of area w (the last entry, or a new one). */
+static int add_forgotten(gc *g, sb_workspace *w, int64_t id)
 {
-	int64_t *v = realloc(res->forgotten, (res->n_forgotten + 1) * sizeof(*v));
-	if (!v)
+	sb_gc_result *res = g->res;
+	if (!res->n_forgotten || g->forgot_ws[res->n_forgotten - 1] != w) {
+		size_t n = res->n_forgotten + 1;
+		sb_gc_forgot *v = realloc(res->forgotten, n * sizeof(*v));
+		if (v)
+			res->forgotten = v;
+		sb_workspace **ws = realloc(g->forgot_ws, n * sizeof(*ws));
+		if (ws)
+			g->forgot_ws = ws;
+		if (!v || !ws)
+			return -ENOMEM;
+		v[n - 1] = (sb_gc_forgot){.workspace = strdup(sb_workspace_path(w))};
+		if (!v[n - 1].workspace)
+			return -ENOMEM;
+		ws[n - 1] = w;
+		res->n_forgotten = n;
+	}
+	sb_gc_forgot *f = &res->forgotten[res->n_forgotten - 1];
+	int64_t *ids = realloc(f->ids, (f->n + 1) * sizeof(*ids));
+	if (!ids)
 		return -ENOMEM;
-	res->forgotten = v;
-	v[res->n_forgotten++] = id;
+	f->ids = ids;
+	f->ids[f->n++] = id;
 	return 0;
 }
 
@@ -109,8 +129,8 @@ static int add_forgotten(sb_gc_result *res, int64_t id)
  */
 static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 {
-	bool target = g->o->workspace_id && g->o->keep >= 0 &&
-		      strcmp(sb_workspace_id(w), g->o->workspace_id) == 0;
+	bool target = g->o->keep >= 0 &&
+		      (!g->o->workspace_id || strcmp(sb_workspace_id(w), g->o->workspace_id) == 0);
 	g->found_target |= target;
 	g->where = sb_workspace_path(w);
 
@@ -131,7 +151,7 @@ static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 		bool old = target && (int64_t)(n - i) > g->o->keep;
 		bool protected = ids[i] == head || (have_sess && ids[i] == sess.baseline);
 		if (old && !protected) {
-			r = add_forgotten(g->res, ids[i]) < 0 ? -ENOMEM : 0;
+			r = add_forgotten(g, w, ids[i]);
 			continue;
 		}
 		g->res->kept_protected += old;
@@ -243,9 +263,9 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 				 store_root);
 	ret->workspaces = n_ws;
 	ret->live = g.reach ? sb_reach_count(g.reach) : 0;
-	for (size_t i = 0; r >= 0 && !opts->dry_run && ret->n_forgotten && i < n_ws; i++)
-		if (strcmp(sb_workspace_id(ws[i]), opts->workspace_id) == 0)
-			r = sb_snapshot_forget(ws[i], ret->forgotten, ret->n_forgotten, err);
+	for (size_t i = 0; r >= 0 && !opts->dry_run && i < ret->n_forgotten; i++)
+		r = sb_snapshot_forget(g.forgot_ws[i], ret->forgotten[i].ids, ret->forgotten[i].n,
+				       err);
 	if (r >= 0)
 		r = sb_store_sweep(s, live, g.reach, opts->dry_run, &ret->sweep, err);
 	if (r == -ENOMEM && !err->msg[0])
@@ -254,6 +274,7 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 		sb_workspace_free(ws[i]);
 	free(ws);
 	sb_reach_free(g.reach);
+	free(g.forgot_ws);
 	sb_store_free(s);
 	if (r < 0)
 		sb_gc_result_release(ret);
@@ -262,6 +283,10 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 
 void sb_gc_result_release(sb_gc_result *r)
 {
+	for (size_t i = 0; i < r->n_forgotten; i++) {
+		free(r->forgotten[i].workspace);
+		free(r->forgotten[i].ids);
+	}
 	free(r->forgotten);
 	r->forgotten = NULL;
 	r->n_forgotten = 0;

@@ -9,9 +9,10 @@
  *      has it open), read every index whole and check it
  *      (sb_store_check_indexes), and lock every workspace area without
  *      waiting (-EBUSY naming the busy workspace).
- *   2. With opts.keep >= 1, the snapshots of opts.workspace_id to forget:
- *      all but the newest keep, never the head (what status compares with)
- *      nor the baseline of a pending session.
+ *   2. With opts.keep >= 1, the snapshots to forget in opts.workspace_id
+ *      (or, when it is NULL, in every workspace, those whose directory is
+ *      gone included): all but the newest keep, never the head (what status
+ *      compares with) nor the baseline of a pending session.
  *   3. Live: what every workspace's remaining manifests reach (reach.h),
  *      its session's baseline and staged trees, and every id its stat cache
  *      names (a scan trusts those without asking the store, scan.h; its
@@ -37,13 +38,20 @@
 #include "store.h"
 
 typedef struct sb_gc_opts {
-	const char *workspace_id; /* the workspace keep applies to; NULL: none */
+	const char *workspace_id; /* the workspace keep applies to; NULL: every one */
 	int64_t keep;		  /* the newest this many stay; < 0: forget nothing */
 	bool dry_run;
 } sb_gc_opts;
 
+/* The snapshots forgotten in one workspace. */
+typedef struct sb_gc_forgot {
+	char *workspace; /* its path, as its area records it */
+	int64_t *ids;	 /* ascending */
+	size_t n;
+} sb_gc_forgot;
+
 typedef struct sb_gc_result {
-	int64_t *forgotten; /* ids forgotten, ascending (malloc'd) */
+	sb_gc_forgot *forgotten; /* one per workspace that forgets any, in area order */
 	size_t n_forgotten;
 	size_t kept_protected; /* older than the newest keep, kept as head or baseline */
 	size_t workspaces;     /* areas visited */

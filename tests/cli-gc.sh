@@ -45,14 +45,15 @@ done
 
 packsum >"$T/sum0"
 expect_status 0 "gc --keep 2 --dry-run" sb -C "$ws" gc --keep 2 --dry-run
-check "the dry run names the snapshots it would forget" last_out_has "would forget 3 snapshots: 0 1 2"
+check "the dry run names the snapshots it would forget" last_out_has "would forget 3 snapshots of $ws: 0 1 2"
 packsum >"$T/sum1"
 check "a dry run changes no pack file" cmp -s "$T/sum0" "$T/sum1"
 check "a dry run forgets no snapshot" test "$(ids "$ws")" = "0 1 2 3 4"
 
 before=$(packbytes)
 expect_status 0 "gc --keep 2" sb -C "$ws" --json gc --keep 2
-check "--json names the forgotten snapshots" test "$(jq_ "d['forgotten']" <"$T/.out")" = "[0, 1, 2]"
+check "--json names the forgotten snapshots" \
+	test "$(jq_ "[(f['workspace'], f['snapshots']) for f in d['forgotten']]" <"$T/.out")" = "[('$ws', [0, 1, 2])]"
 after=$(packbytes)
 check "the packs shrank by the three old versions at least ($before -> $after bytes)" \
 	test $((before - after)) -ge $((3 * 262144))
@@ -254,13 +255,34 @@ else
 	skip "a store without gc.lock read by another user" "needs root to act as another user"
 fi
 
+# --all applies --keep to every workspace, one whose directory is gone too.
+ALL_STORE=$T/store-all
+for w in wa1 wa2; do
+	mkdir -p "$T/$w"
+	for i in 0 1 2; do
+		head -c 50000 /dev/urandom >"$T/$w/data"
+		SNAPBOX_STORE=$ALL_STORE sb -C "$T/$w" -q snapshot
+	done
+done
+gone_area=$(SNAPBOX_STORE=$ALL_STORE area_of "$T/wa2")
+rm -rf "$T/wa2"
+expect_status 2 "--all without --keep is a usage error" env SNAPBOX_STORE="$ALL_STORE" "$SNAPBOX" gc --all
+before=$(du -sb "$ALL_STORE/packs" | cut -f1)
+expect_status 0 "gc --all --keep 1" env SNAPBOX_STORE="$ALL_STORE" "$SNAPBOX" -C "$T/wa1" gc --all --keep 1
+check "it forgot in the workspace at hand" last_out_has "forgot 2 snapshots of $T/wa1: 0 1"
+check "and in the one whose directory is gone" last_out_has "forgot 2 snapshots of $T/wa2: 0 1"
+check "only the newest manifest of the gone one is left" test "$(ls "$gone_area/snapshots")" = "2.json"
+after=$(du -sb "$ALL_STORE/packs" | cut -f1)
+check "the four old versions' bytes are freed ($before -> $after)" test $((before - after)) -ge $((4 * 50000))
+expect_status 0 "the store verifies" env SNAPBOX_STORE="$ALL_STORE" "$SNAPBOX" -C "$T/wa1" verify
+
 # Again as an unprivileged user, in a store of its own.
 rootless_workspace "$T/rl"
 as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" -q snapshot
 echo y >"$T/rl/ws/f2" && chown --reference="$RL_WS" "$T/rl/ws/f2"
 as_user env SNAPBOX_STORE="$RL_STORE" "$SNAPBOX" -C "$RL_WS" -q snapshot
 rootless_expect 0 "gc --keep 1 as an unprivileged user" gc --keep 1
-check "it forgot snapshot 0" last_out_has "forgot 1 snapshot: 0"
+check "it forgot snapshot 0" last_out_has "forgot 1 snapshot of $RL_WS: 0"
 rootless_expect 0 "and the store verifies" verify
 
 expect_status 2 "--keep 0 is a usage error" sb -C "$ws" gc --keep 0
