@@ -26,6 +26,7 @@ static void print_json(const sb_gc_result *res, bool dry_run)
 	}
 	cJSON_AddNumberToObject(j, "kept_protected", (double)res->kept_protected);
 	cJSON_AddNumberToObject(j, "workspaces", (double)res->workspaces);
+	cJSON_AddNumberToObject(j, "stat_caches_dropped", (double)res->caches_dropped);
 	cJSON_AddNumberToObject(j, "live_objects", (double)res->live);
 	cJSON_AddNumberToObject(j, "objects_dropped", (double)st->objects_dropped);
 	cJSON_AddNumberToObject(j, "bytes_dropped", (double)st->bytes_dropped);
@@ -58,6 +59,11 @@ static void print_text(const sb_gc_result *res, bool dry_run)
 			printf(" %" PRId64, fg->ids[k]);
 		printf("\n");
 	}
+	if (res->caches_dropped)
+		printf("%s %zu stat cache%s naming objects the store lacks (the next snapshot "
+		       "reads every file)\n",
+		       dry_run ? "would drop" : "dropped", res->caches_dropped,
+		       res->caches_dropped == 1 ? "" : "s");
 	if (res->kept_protected)
 		printf("kept %zu older snapshot%s: the head or a pending session's baseline\n",
 		       res->kept_protected, res->kept_protected == 1 ? "" : "s");

@@ -84,6 +84,27 @@ static int sync_cache(sb_workspace *w, sb_error *err)
 	return 0;
 }
 
+/*
+ * A stat cache that names what the store lacks (or cannot read) would make
+ * the next scan record it unread. A cache can always be dropped: the next
+ * scan reads every file again. A dry run only counts it.
+ */
+static int drop_cache(gc *g, sb_workspace *w, sb_error *err)
+{
+	static const char *const names[] = {"index", "index.delta"};
+	g->failed = false;
+	g->res->caches_dropped++;
+	if (g->o->dry_run)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (unlinkat(sb_workspace_dir_fd(w), names[i], 0) < 0 && errno != ENOENT)
+			return sb_error_errno(err, errno, "gc: remove '%s/%s'",
+					      sb_workspace_area_path(w), names[i]);
+	if (fsync(sb_workspace_dir_fd(w)) < 0)
+		return sb_error_errno(err, errno, "gc: sync '%s'", sb_workspace_area_path(w));
+	return 0;
+}
+
 static int cache_id(void *userdata, const sb_id *id, uint32_t mode)
 {
 	gc *g = userdata;
@@ -183,7 +204,11 @@ static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 	if (r < 0)
 		return sb_error_prefix(err, "gc: stat cache of workspace '%s'", g->where);
 	snprintf(g->root, sizeof(g->root), "the stat cache");
-	return reached(g, sb_statcache_foreach_id(c, cache_id, g), err);
+	r = sb_statcache_foreach_id(c, cache_id, g);
+	if (r < 0)
+		return sb_error_errno(err, -r, "gc: walk the stat cache of workspace '%s'",
+				      g->where);
+	return g->failed ? drop_cache(g, w, err) : 0;
 }
 
 static bool is_area_name(const char *name)

@@ -20,8 +20,11 @@
  *      Every object reached must be in an index.
  *   4. Forget the manifests, then sweep the packs (sb_store_sweep).
  *
- * Steps 1-3 change nothing. An index, manifest, session file, stat cache,
- * tree or chunk list that cannot be read stops gc there (-EBADMSG naming it, and
+ * Steps 1-3 change nothing, but for one repair: a stat cache that names an
+ * object the store lacks or cannot read is removed (caches_dropped; the
+ * next scan reads every file again; a dry run only counts it), as the next
+ * scan would otherwise record that object unread. An index, manifest, session file, stat cache
+ * file, tree or chunk list that cannot be read stops gc there (-EBADMSG naming it, and
  * saying to run 'snapbox verify'): what it names cannot be told from
  * garbage. With opts.dry_run nothing changes at all and ret says what
  * would. A crash leaves at worst garbage (store.h) or snapshots forgotten
@@ -55,6 +58,7 @@ typedef struct sb_gc_result {
 	size_t n_forgotten;
 	size_t kept_protected; /* older than the newest keep, kept as head or baseline */
 	size_t workspaces;     /* areas visited */
+	size_t caches_dropped; /* stat caches naming what the store lacks, removed */
 	uint64_t live;	       /* objects reached */
 	sb_sweep_stats sweep;
 } sb_gc_result;

@@ -18,8 +18,10 @@
 #include "fileio.h"
 #include "store-internal.h"
 
-/* A pack is rewritten when at least 1/this of its file is garbage (or when
- * it is small: SB_GC_SMALL_PACK). */
+/*
+ * A pack is rewritten when at least 1/this of its file is garbage (or when it
+ * is small: SB_GC_SMALL_PACK, store-internal.h).
+ */
 #define SB_GC_GARBAGE_SHARE 8
 
 typedef enum fate { KEEP, REWRITE, DELETE } fate;
@@ -122,7 +124,11 @@ static int list_files(sweep *w, sb_error *err)
 			    strncmp(de->d_name, "pack-", 5) == 0;
 		if (!pack && !temp && !sb_pack__parse_name(de->d_name, ".idx", stem))
 			continue;
-		uint64_t size = file_size_at(w->s->packs_fd, de->d_name);
+		struct stat st;
+		if (fstatat(w->s->packs_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue; /* not ours to count or remove */
+		uint64_t size = (uint64_t)st.st_size;
 		w->st.bytes_before += size;
 		if (pack) {
 			w->st.packs_before++;

@@ -120,6 +120,27 @@ else
 	skip "gc with a staged session" "this host cannot create mount and pid namespaces for snapbox run"
 fi
 
+# A stat cache that names objects the store lost (its pack removed by hand,
+# with the only snapshot): gc drops the cache, and the next snapshot reads
+# the files again instead of trusting it.
+CACHE_STORE=$T/store-cache
+ws6=$T/ws6
+mkdir -p "$ws6"
+head -c 70000 /dev/urandom >"$ws6/f"
+SNAPBOX_STORE=$CACHE_STORE sb -C "$ws6" -q snapshot
+rm "$(SNAPBOX_STORE=$CACHE_STORE area_of "$ws6")/snapshots/0.json" "$CACHE_STORE"/packs/pack-*
+expect_status 0 "gc --dry-run with a stat cache naming lost objects" \
+	env SNAPBOX_STORE="$CACHE_STORE" "$SNAPBOX" -C "$ws6" gc --dry-run
+check "the dry run says it would drop the cache" last_out_has "would drop 1 stat cache"
+check "and leaves it" test -e "$(SNAPBOX_STORE=$CACHE_STORE area_of "$ws6")/index"
+expect_status 0 "gc with a stat cache naming lost objects" env SNAPBOX_STORE="$CACHE_STORE" "$SNAPBOX" -C "$ws6" gc
+check "it says it dropped the cache" last_out_has "dropped 1 stat cache"
+check "the cache file is gone" test ! -e "$(SNAPBOX_STORE=$CACHE_STORE area_of "$ws6")/index"
+SNAPBOX_STORE=$CACHE_STORE sb -C "$ws6" -q snapshot
+expect_status 0 "the next snapshot verifies" env SNAPBOX_STORE="$CACHE_STORE" "$SNAPBOX" -C "$ws6" verify
+SNAPBOX_STORE=$CACHE_STORE sb -C "$ws6" -q export "$(SNAPBOX_STORE=$CACHE_STORE ids "$ws6")" "$T/ws6out"
+check "and holds the file" cmp "$ws6/f" "$T/ws6out/f"
+
 # Leftovers of writers that died: a pack without an index, a temp index.
 pk=$(ls "$PACKS"/*.pack | head -n 1)
 cp "$pk" "$PACKS/pack-0123456789abcdef0123456789abcdef.pack"
