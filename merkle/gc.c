@@ -145,8 +145,8 @@ static int add_forgotten(gc *g, sb_workspace *w, int64_t id)
 }
 
 /*
- * The workspace's roots: its manifests (but those forgotten), its session's
- * trees, its stat cache. Fills res->forgotten for the keep target.
+ * The workspace's roots but its stat cache: its manifests (but those
+ * forgotten) and its session's trees. Fills res->forgotten for the targets.
  */
 static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 {
@@ -193,11 +193,19 @@ static int mark_workspace(gc *g, sb_workspace *w, sb_error *err)
 	if (r >= 0 && have_sess && sess.has_staged)
 		r = reached(g, sb_reach_tree(g->reach, &sess.staged_root), err);
 	sb_session_release(&sess);
-	if (r < 0)
-		return r;
+	return r;
+}
 
+/*
+ * What the workspace's stat cache names. After every workspace's snapshots
+ * and session: a cache that fails is dropped, not refused, and what it
+ * reached (or failed to) must not hide a problem a snapshot would show.
+ */
+static int mark_cache(gc *g, sb_workspace *w, sb_error *err)
+{
+	g->where = sb_workspace_path(w);
 	_cleanup_(sb_statcache_freep) sb_statcache *c = NULL;
-	r = sync_cache(w, err);
+	int r = sync_cache(w, err);
 	if (r < 0)
 		return r;
 	r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &c, err);
@@ -283,6 +291,8 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 		r = open_areas(s, store_root, &ws, &n_ws, err);
 	for (size_t i = 0; r >= 0 && i < n_ws; i++)
 		r = mark_workspace(&g, ws[i], err);
+	for (size_t i = 0; r >= 0 && i < n_ws; i++)
+		r = mark_cache(&g, ws[i], err);
 	if (r >= 0 && opts->workspace_id && opts->keep >= 0 && !g.found_target)
 		r = sb_error_set(err, ENOENT, "the workspace has no snapshots in store '%s'",
 				 store_root);
