@@ -14,10 +14,11 @@
  *      gone included): all but the newest keep, never the head (what status
  *      compares with) nor the baseline of a pending session.
  *   3. Live: what every workspace's remaining manifests reach (reach.h),
- *      its session's baseline and staged trees, and every id its stat cache
- *      names (a scan trusts those without asking the store, scan.h; its
- *      files are synced first, so an older generation cannot come back).
- *      Every object reached must be in an index.
+ *      its session's baseline and staged trees, and then, after those of
+ *      every workspace, every id its stat cache names (a scan trusts those
+ *      without asking the store, scan.h; its files are synced first, so an
+ *      older generation cannot come back). Every object reached must be in
+ *      an index.
  *   4. Forget the manifests, then sweep the packs (sb_store_sweep).
  *
  * Steps 1-3 change nothing, but for one repair: a stat cache that names an
