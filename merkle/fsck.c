@@ -6,7 +6,6 @@
 #include "snapshot.h"
 
 typedef struct fsck {
-	sb_store *store;
 	sb_fsck_problem_fn cb;
 	void *userdata;
 	int64_t snapshot;
@@ -21,17 +20,13 @@ static void problem(void *userdata, const sb_id *id, const char *path, const cha
 	f->cb(f->userdata, f->snapshot, id, path[0] ? path : "/", what);
 }
 
-/* Trees and chunk lists were read to be reached; the rest must be present. */
-static int check_object(void *userdata, const sb_id *id, sb_reach_kind kind, const char *path)
+static int count_object(void *userdata, const sb_id *id, sb_reach_kind kind, const char *path)
 {
 	fsck *f = userdata;
 	if (kind == SB_REACH_TREE)
 		f->stats.trees++;
 	else if (kind == SB_REACH_CONTENT)
 		f->stats.contents++;
-	if (kind != SB_REACH_TREE && !sb_store_has(f->store, id))
-		problem(f, id, path,
-			kind == SB_REACH_SYMLINK ? "missing symlink target" : "missing object");
 	return 0;
 }
 
@@ -43,10 +38,10 @@ int sb_fsck_snapshots(sb_workspace *w, sb_fsck_problem_fn cb, void *userdata,
 	int r = sb_snapshot_list(w, &ids, &n, err);
 	if (r < 0)
 		return r;
-	fsck f = {.store = sb_workspace_store(w), .cb = cb, .userdata = userdata};
-	sb_reach_ops ops = {.object = check_object, .problem = problem, .userdata = &f};
+	fsck f = {.cb = cb, .userdata = userdata};
+	sb_reach_ops ops = {.object = count_object, .problem = problem, .userdata = &f};
 	sb_reach *reach = NULL;
-	r = sb_reach_new(f.store, &ops, &reach);
+	r = sb_reach_new(sb_workspace_store(w), &ops, &reach);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		sb_snapshot s;
 		sb_error e = SB_ERROR_INIT;

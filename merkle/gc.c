@@ -17,7 +17,6 @@
 typedef struct gc {
 	const sb_gc_opts *o;
 	sb_gc_result *res;
-	sb_store *store;
 	sb_reach *reach;
 	const char *where; /* the workspace being marked, for problems */
 	char root[48];	   /* what names the root being walked: "snapshot 3", ... */
@@ -56,34 +55,6 @@ static int reached(gc *g, int r, sb_error *err)
 	return g->failed ? stop(err, g->msg) : 0;
 }
 
-/* What the walk reaches without reading must be in the store (as fsck checks). */
-static int reach_object(void *userdata, const sb_id *id, sb_reach_kind kind, const char *path)
-{
-	gc *g = userdata;
-	if (kind != SB_REACH_TREE && !sb_store_has(g->store, id))
-		reach_problem(g, id, path, "missing object");
-	return 0;
-}
-
-/*
- * The stat cache's files, made durable: gc keeps what they name now, and
- * must not see an older generation come back after a power loss.
- */
-static int sync_cache(sb_workspace *w, sb_error *err)
-{
-	static const char *const names[] = {"index", "index.delta"};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		_cleanup_close_ int fd =
-		    openat(sb_workspace_dir_fd(w), names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 && errno == ENOENT)
-			continue;
-		if (fd < 0 || fsync(fd) < 0)
-			return sb_error_errno(err, errno, "gc: sync '%s/%s'",
-					      sb_workspace_area_path(w), names[i]);
-	}
-	return 0;
-}
-
 /*
  * A stat cache that names what the store lacks (or cannot read) would make
  * the next scan record it unread. A cache can always be dropped: the next
@@ -91,18 +62,13 @@ static int sync_cache(sb_workspace *w, sb_error *err)
  */
 static int drop_cache(gc *g, sb_workspace *w, sb_error *err)
 {
-	static const char *const names[] = {"index", "index.delta"};
 	g->failed = false;
 	g->res->caches_dropped++;
 	if (g->o->dry_run)
 		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (unlinkat(sb_workspace_dir_fd(w), names[i], 0) < 0 && errno != ENOENT)
-			return sb_error_errno(err, errno, "gc: remove '%s/%s'",
-					      sb_workspace_area_path(w), names[i]);
-	if (fsync(sb_workspace_dir_fd(w)) < 0)
-		return sb_error_errno(err, errno, "gc: sync '%s'", sb_workspace_area_path(w));
-	return 0;
+	int r = sb_statcache_remove(sb_workspace_dir_fd(w), "index", err);
+	return r < 0 ? sb_error_prefix(err, "gc: workspace area '%s'", sb_workspace_area_path(w))
+		     : 0;
 }
 
 static int cache_id(void *userdata, const sb_id *id, uint32_t mode)
@@ -205,9 +171,11 @@ static int mark_cache(gc *g, sb_workspace *w, sb_error *err)
 {
 	g->where = sb_workspace_path(w);
 	_cleanup_(sb_statcache_freep) sb_statcache *c = NULL;
-	int r = sync_cache(w, err);
+	/* Made durable: gc keeps what it names now, and an older generation must
+	 * not come back after a power loss. */
+	int r = sb_statcache_sync(sb_workspace_dir_fd(w), "index", err);
 	if (r < 0)
-		return r;
+		return sb_error_prefix(err, "gc: workspace area '%s'", sb_workspace_area_path(w));
 	r = sb_statcache_load(sb_workspace_dir_fd(w), "index", &c, err);
 	if (r < 0)
 		return sb_error_prefix(err, "gc: stat cache of workspace '%s'", g->where);
@@ -221,12 +189,7 @@ static int mark_cache(gc *g, sb_workspace *w, sb_error *err)
 
 static bool is_area_name(const char *name)
 {
-	if (strlen(name) != 32)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
+	return strlen(name) == 32 && sb_is_lower_hex(name, 32);
 }
 
 /* Every workspace area, each locked (without waiting), appended to *ws. */
@@ -280,11 +243,12 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 	int r = sb_store_open(store_root, SB_STORE_WRITE | SB_STORE_EXCLUSIVE, &s, err);
 	if (r < 0)
 		return r;
-	gc g = {.o = opts, .res = ret, .store = s};
-	sb_reach_ops ops = {.object = reach_object, .problem = reach_problem, .userdata = &g};
+	gc g = {.o = opts, .res = ret};
+	sb_reach_ops ops = {.problem = reach_problem, .userdata = &g};
 	sb_workspace **ws = NULL;
 	size_t n_ws = 0;
-	r = sb_store_check_indexes(s, err);
+	sb_sweep *sweep = NULL;
+	r = sb_sweep_begin(s, &sweep, err);
 	if (r >= 0)
 		r = sb_reach_new(s, &ops, &g.reach);
 	if (r >= 0)
@@ -302,13 +266,14 @@ int sb_gc(const char *store_root, const sb_gc_opts *opts, sb_gc_result *ret, sb_
 		r = sb_snapshot_forget(g.forgot_ws[i], ret->forgotten[i].ids, ret->forgotten[i].n,
 				       err);
 	if (r >= 0)
-		r = sb_store_sweep(s, live, g.reach, opts->dry_run, &ret->sweep, err);
+		r = sb_sweep_run(sweep, live, g.reach, opts->dry_run, &ret->sweep, err);
 	if (r == -ENOMEM && !err->msg[0])
 		sb_error_errno(err, ENOMEM, "gc");
 	for (size_t i = 0; i < n_ws; i++)
 		sb_workspace_free(ws[i]);
 	free(ws);
 	sb_reach_free(g.reach);
+	sb_sweep_free(sweep);
 	free(g.forgot_ws);
 	sb_store_free(s);
 	if (r < 0)

@@ -7,7 +7,7 @@
  *
  *   1. Open the store exclusively (store.h: -EBUSY while any other snapbox
  *      has it open), read every index whole and check it
- *      (sb_store_check_indexes), and lock every workspace area without
+ *      (sb_sweep_begin), and lock every workspace area without
  *      waiting (-EBUSY naming the busy workspace).
  *   2. With opts.keep >= 1, the snapshots to forget in opts.workspace_id
  *      (or, when it is NULL, in every workspace, those whose directory is
@@ -19,7 +19,7 @@
  *      without asking the store, scan.h; its files are synced first, so an
  *      older generation cannot come back). Every object reached must be in
  *      an index.
- *   4. Forget the manifests, then sweep the packs (sb_store_sweep).
+ *   4. Forget the manifests, then sweep the packs (sb_sweep_run).
  *
  * Steps 1-3 change nothing, but for one repair: a stat cache that names an
  * object the store lacks or cannot read is removed (caches_dropped; the

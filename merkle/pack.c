@@ -329,13 +329,9 @@ bool sb_pack__parse_name(const char *fname, const char *ext, char stem[SB_PACK_N
 {
 	size_t el = strlen(ext);
 	if (strncmp(fname, "pack-", 5) != 0 || strlen(fname) != SB_PACK_NAME_LEN + el ||
-	    strcmp(fname + SB_PACK_NAME_LEN, ext) != 0)
+	    strcmp(fname + SB_PACK_NAME_LEN, ext) != 0 ||
+	    !sb_is_lower_hex(fname + 5, SB_PACK_NAME_LEN - 5))
 		return false;
-	for (size_t i = 5; i < SB_PACK_NAME_LEN; i++) {
-		char c = fname[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
 	memcpy(stem, fname, SB_PACK_NAME_LEN);
 	stem[SB_PACK_NAME_LEN] = 0;
 	return true;

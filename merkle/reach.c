@@ -82,6 +82,18 @@ static int object(sb_reach *r, const sb_id *id, sb_reach_kind kind)
 	return r->ops.object ? r->ops.object(r->ops.userdata, id, kind, where(r)) : 0;
 }
 
+/* A chunk or symlink target, at each occurrence: reached without being read, so looked up. */
+static int leaf(sb_reach *r, const sb_id *id, sb_reach_kind kind)
+{
+	int m = mark(r, id);
+	if (m < 0)
+		return m;
+	if (!sb_store_has(r->store, id))
+		problem(r, id,
+			kind == SB_REACH_SYMLINK ? "missing symlink target" : "missing object");
+	return object(r, id, kind);
+}
+
 /* sb_content_foreach_object's callback: the content id first, then its chunks. */
 static int content_object(void *userdata, const sb_id *id)
 {
@@ -90,8 +102,7 @@ static int content_object(void *userdata, const sb_id *id)
 		r->kind = SB_REACH_CHUNK;
 		return object(r, id, SB_REACH_CONTENT);
 	}
-	int m = mark(r, id);
-	return m < 0 ? m : object(r, id, SB_REACH_CHUNK);
+	return leaf(r, id, SB_REACH_CHUNK);
 }
 
 int sb_reach_content(sb_reach *r, const sb_id *id)
@@ -116,10 +127,8 @@ static int reach_entry(sb_reach *r, const sb_tree_entry *e)
 		return sb_reach_tree(r, &e->id);
 	case SB_FT_REG:
 		return sb_reach_content(r, &e->id);
-	case SB_FT_SYMLINK: {
-		int m = mark(r, &e->id);
-		return m < 0 ? m : object(r, &e->id, SB_REACH_SYMLINK);
-	}
+	case SB_FT_SYMLINK:
+		return leaf(r, &e->id, SB_REACH_SYMLINK);
 	default:
 		return 0;
 	}

@@ -16,10 +16,12 @@
  *   sb_reach_free(r);
  *
  * Trees and chunk lists are read (and so verified) to find what they name;
- * blobs, chunks and symlink targets are not read. A tree or content that
- * cannot be read, or trees nested deeper than SB_TREE_MAX_DEPTH, go to
- * ops.problem with the path inside the root, and the walk goes on beside
- * them: what they name is not reached. -ENOMEM, or what ops.object
+ * a blob content is found in an index; chunks and symlink targets are not
+ * read but looked up. A tree or content that cannot be read, a chunk or
+ * symlink target in no index ("missing object", "missing symlink target"),
+ * or trees nested deeper than SB_TREE_MAX_DEPTH, go to ops.problem with the
+ * path inside the root, and the walk goes on beside them: what an
+ * unreadable tree or content names is not reached. -ENOMEM, or what ops.object
  * returned when it stopped the walk (< 0).
  */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gc's sweep (store.h: sb_store_sweep): which packs to delete, rewrite or
+ * gc's sweep (store.h: sb_sweep_begin, sb_sweep_run): which packs to delete, rewrite or
  * keep, the copy of the live records of those rewritten, and the removals,
  * in an order a crash at any point leaves safe: the new packs and their
  * indexes are durable before any old index goes, and an index goes before
@@ -45,7 +45,7 @@ typedef struct cand {
 	size_t plan; /* index into the plans */
 } cand;
 
-typedef struct sweep {
+struct sb_sweep {
 	sb_store *s;
 	plan *v;
 	size_t n;
@@ -56,7 +56,8 @@ typedef struct sweep {
 	size_t *singles; /* cands of ids with one record, in pack and offset order */
 	size_t n_singles;
 	sb_sweep_stats st;
-} sweep;
+};
+typedef struct sb_sweep sweep;
 
 static void sweep_release(sweep *w)
 {
@@ -525,39 +526,50 @@ static int check_mode(sb_store *s, sb_error *err)
 	return 0;
 }
 
-int sb_store_check_indexes(sb_store *s, sb_error *err)
-{
-	sweep w = {.s = s};
-	int r = check_mode(s, err);
-	if (r >= 0)
-		r = load_plans(&w, err);
-	sweep_release(&w);
-	return r;
-}
-
-int sb_store_sweep(sb_store *s, sb_store_live_fn live, void *userdata, bool dry_run,
-		   sb_sweep_stats *ret, sb_error *err)
+int sb_sweep_begin(sb_store *s, sb_sweep **ret, sb_error *err)
 {
 	int r = check_mode(s, err);
 	if (r < 0)
 		return r;
-	sweep w = {.s = s};
-	r = load_plans(&w, err);
-	if (r >= 0 && s->packs_fd >= 0)
-		r = list_files(&w, err);
+	sweep *w = calloc(1, sizeof(*w));
+	if (!w)
+		return sb_error_errno(err, ENOMEM, "gc");
+	w->s = s;
+	r = load_plans(w, err);
+	if (r < 0) {
+		sb_sweep_free(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+void sb_sweep_free(sb_sweep *w)
+{
+	if (!w)
+		return;
+	sweep_release(w);
+	free(w);
+}
+
+int sb_sweep_run(sb_sweep *w, sb_store_live_fn live, void *userdata, bool dry_run,
+		 sb_sweep_stats *ret, sb_error *err)
+{
+	sb_store *s = w->s;
+	int r = s->packs_fd >= 0 ? list_files(w, err) : 0;
 	if (r >= 0) {
-		count_live(&w, live, userdata);
-		decide(&w);
-		r = plan_copies(&w, live, userdata, err);
+		count_live(w, live, userdata);
+		decide(w);
+		r = plan_copies(w, live, userdata, err);
 	}
 	if (r >= 0) {
-		w.st.orphans_removed = w.n_orphans;
-		count_after(&w);
+		w->st.orphans_removed = w->n_orphans;
+		count_after(w);
 	}
 	if (r >= 0 && !dry_run && s->packs_fd >= 0) {
-		r = do_copies(&w, err);
+		r = do_copies(w, err);
 		if (r >= 0)
-			r = remove_old(&w, err);
+			r = remove_old(w, err);
 		if (r >= 0) {
 			pthread_mutex_lock(&s->lock);
 			r = sb_store__reload(s, err);
@@ -566,12 +578,11 @@ int sb_store_sweep(sb_store *s, sb_store_live_fn live, void *userdata, bool dry_
 		sweep after = {.s = s};
 		if (r >= 0)
 			r = list_files(&after, err);
-		w.st.packs_after = after.st.packs_before;
-		w.st.bytes_after = after.st.bytes_before;
+		w->st.packs_after = after.st.packs_before;
+		w->st.bytes_after = after.st.bytes_before;
 		sweep_release(&after);
 	}
 	if (r >= 0)
-		*ret = w.st;
-	sweep_release(&w);
+		*ret = w->st;
 	return r;
 }

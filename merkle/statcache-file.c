@@ -304,6 +304,33 @@ int sb_statcache_load(int dir_fd, const char *name, sb_statcache **ret, sb_error
 	return SB_STATCACHE_LOADED;
 }
 
+int sb_statcache_sync(int dir_fd, const char *name, sb_error *err)
+{
+	char dname[NAME_MAX + 8];
+	const char *names[] = {name, delta_name(name, dname) ? dname : NULL};
+	for (size_t i = 0; i < ARRAY_SIZE(names) && names[i]; i++) {
+		_cleanup_close_ int fd =
+		    openat(dir_fd, names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 || fsync(fd) < 0)
+			return sb_error_errno(err, errno, "sync stat cache '%s'", names[i]);
+	}
+	return 0;
+}
+
+int sb_statcache_remove(int dir_fd, const char *name, sb_error *err)
+{
+	char dname[NAME_MAX + 8];
+	const char *names[] = {name, delta_name(name, dname) ? dname : NULL};
+	for (size_t i = 0; i < ARRAY_SIZE(names) && names[i]; i++)
+		if (unlinkat(dir_fd, names[i], 0) < 0 && errno != ENOENT)
+			return sb_error_errno(err, errno, "remove stat cache '%s'", names[i]);
+	if (fsync(dir_fd) < 0)
+		return sb_error_errno(err, errno, "sync the directory of stat cache '%s'", name);
+	return 0;
+}
+
 /* ---- save ---- */
 
 static inline const char *add_rec(const sb_statcache *c, size_t j)

@@ -112,6 +112,13 @@ void sb_statcache_key_from_stat(const struct stat *st, sb_statcache_key *ret);
 int sb_statcache_new(sb_statcache **ret);
 /* Returns an sb_statcache_state, or a negative errno (I/O, permission, ENOMEM). */
 int sb_statcache_load(int dir_fd, const char *name, sb_statcache **ret, sb_error *err);
+/*
+ * The files of cache name in dir_fd (the base and its delta), for gc:
+ * _sync fsyncs those there; _remove removes them and syncs dir_fd.
+ * A missing file is not an error.
+ */
+int sb_statcache_sync(int dir_fd, const char *name, sb_error *err);
+int sb_statcache_remove(int dir_fd, const char *name, sb_error *err);
 void sb_statcache_free(sb_statcache *c);
 static inline void sb_statcache_freep(sb_statcache **p)
 {

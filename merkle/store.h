@@ -226,9 +226,14 @@ typedef struct sb_sweep_stats {
 	uint64_t objects_damaged; /* live ids with no good record: kept as they were */
 } sb_sweep_stats;
 
-/* The index checks of the sweep alone, for gc to run before it marks anything. */
-int sb_store_check_indexes(sb_store *s, sb_error *err);
-
+/*
+ * _begin reads and checks every index (the refusals above but -EBUSY's),
+ * so that gc learns of a damaged one before it marks anything; _run, once,
+ * sweeps with what begin read.
+ */
+typedef struct sb_sweep sb_sweep;
 typedef bool (*sb_store_live_fn)(void *userdata, const sb_id *id);
-int sb_store_sweep(sb_store *s, sb_store_live_fn live, void *userdata, bool dry_run,
-		   sb_sweep_stats *ret, sb_error *err);
+int sb_sweep_begin(sb_store *s, sb_sweep **ret, sb_error *err);
+int sb_sweep_run(sb_sweep *w, sb_store_live_fn live, void *userdata, bool dry_run,
+		 sb_sweep_stats *ret, sb_error *err);
+void sb_sweep_free(sb_sweep *w);

@@ -96,6 +96,14 @@ char *sb_id_to_hex(const sb_id *id, char *out)
 	return out;
 }
 
+bool sb_is_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 static int unhex(char c)
 {
 	if (c >= '0' && c <= '9')

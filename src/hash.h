@@ -42,6 +42,8 @@ char *sb_id_to_hex(const sb_id *id, char *out);
 int sb_id_from_hex(const char *hex, sb_id *ret_id);
 /* Hex of arbitrary bytes into out (2*len+1 bytes). */
 void sb_hex_encode(const void *data, size_t len, char *out);
+/* The n chars at s are lowercase hex digits, as sb_hex_encode writes them. */
+bool sb_is_lower_hex(const char *s, size_t n);
 
 static inline bool sb_id_eq(const sb_id *a, const sb_id *b)
 {

@@ -462,11 +462,23 @@ TEST(gc_lock_excludes_every_other_open)
 	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-/* sb_store_sweep's live(): the even-numbered objects of ids[0..n). */
+/* A sweep's live(): the even-numbered objects of ids[0..n). */
 typedef struct evens {
 	const sb_id *ids;
 	unsigned n;
 } evens;
+
+/* One sweep of s (opened exclusively), from its indexes to its removals. */
+static void sweep_store(sb_store *s, sb_store_live_fn live, void *userdata, bool dry_run,
+			sb_sweep_stats *st)
+{
+	sb_sweep *w = NULL;
+	sb_error err = SB_ERROR_INIT;
+	if (sb_sweep_begin(s, &w, &err) < 0 ||
+	    sb_sweep_run(w, live, userdata, dry_run, st, &err) < 0)
+		sb_test_fail(__FILE__, __LINE__, "sweep: %s", err.msg);
+	sb_sweep_free(w);
+}
 
 static bool even_live(void *userdata, const sb_id *id)
 {
@@ -509,10 +521,9 @@ TEST(sweep_keeps_live_objects_once_and_drops_the_rest)
 	s = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
 	evens e = {ids, N};
 	sb_sweep_stats st;
-	sb_error err = SB_ERROR_INIT;
-	ASSERT_OK(sb_store_sweep(s, even_live, &e, true, &st, &err));
+	sweep_store(s, even_live, &e, true, &st);
 	ASSERT_EQ(count_files(".idx"), 3); /* a dry run changes nothing */
-	ASSERT_OK(sb_store_sweep(s, even_live, &e, false, &st, &err));
+	sweep_store(s, even_live, &e, false, &st);
 	sb_store_free(s);
 	ASSERT_EQ(count_files(".idx"), 1);
 	ASSERT_EQ(count_files(".pack"), 1);
@@ -560,9 +571,7 @@ static sb_id put_random(sb_store *s, size_t len)
 static void sweep_all(sb_store_live_fn live, void *userdata, sb_sweep_stats *st)
 {
 	sb_store *s = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
-	sb_error err = SB_ERROR_INIT;
-	if (sb_store_sweep(s, live, userdata, false, st, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "sweep: %s", err.msg);
+	sweep_store(s, live, userdata, false, st);
 	sb_store_free(s);
 }
 
@@ -638,9 +647,7 @@ TEST(sweep_copies_a_good_record_when_the_kept_one_is_damaged)
 	sb_store *probe = open_store(SB_STORE_WRITE | SB_STORE_EXCLUSIVE);
 	probe->small_pack = 0; /* no pack is small: the first stays, the second is 4/5 garbage */
 	sb_sweep_stats st;
-	sb_error err = SB_ERROR_INIT;
-	if (sb_store_sweep(probe, live_unless, &z, false, &st, &err) < 0)
-		sb_test_fail(__FILE__, __LINE__, "sweep: %s", err.msg);
+	sweep_store(probe, live_unless, &z, false, &st);
 	sb_store_free(probe);
 	ASSERT_EQ(st.packs_rewritten, 1);
 	ASSERT_EQ(st.objects_copied, 1);
